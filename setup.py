@@ -1,0 +1,108 @@
+"""Build the Cython extensions of sklearn_lsh, with OpenMP when the compiler has it.
+
+OpenMP is probed with a tiny program (compiled, linked and run); without it the
+extensions are built serial. Set ``SKLEARN_LSH_NO_OPENMP=1`` to force a serial
+build, or ``SKLEARN_LSH_FAIL_NO_OPENMP=1`` to make a missing OpenMP an error.
+"""
+
+import glob
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+
+from setuptools import Extension, setup
+
+PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    #include <stdio.h>
+    int main(void) {
+    #pragma omp parallel
+        printf("nthreads=%d\\n", omp_get_num_threads());
+        return 0;
+    }
+    """
+)
+
+
+def openmp_flags():
+    """Return (compile_flags, link_flags) for OpenMP, or None when unavailable."""
+    if os.environ.get("SKLEARN_LSH_NO_OPENMP"):
+        return None
+    if sys.platform == "win32":
+        flags = (["/openmp"], [])
+    elif sys.platform == "darwin":
+        flags = (["-Xpreprocessor", "-fopenmp"], ["-lomp"])
+    else:
+        flags = (["-fopenmp"], ["-fopenmp"])
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "probe.c")
+            exe = os.path.join(tmp, "probe")
+            with open(src, "w") as f:
+                f.write(PROBE)
+            subprocess.run(
+                [*cc.split(), *flags[0], src, "-o", exe, *flags[1]],
+                check=True,
+                capture_output=True,
+            )
+            out = subprocess.run(
+                [exe], check=True, capture_output=True, text=True
+            ).stdout.splitlines()
+        nthreads = int(out[0].split("=")[1])
+        if len(out) != nthreads:
+            raise RuntimeError("probe printed %d lines for %d threads" % (len(out), nthreads))
+    except Exception as exc:  # any failure means: build without OpenMP
+        if os.environ.get("SKLEARN_LSH_FAIL_NO_OPENMP"):
+            raise RuntimeError("OpenMP was required but the probe failed") from exc
+        print("sklearn_lsh: OpenMP unavailable (%s); building serial code" % exc)
+        return None
+    return flags
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    omp = openmp_flags()
+    cflags = ["-O3"] if sys.platform != "win32" else ["/O2"]
+    ldflags = []
+    if omp is not None:
+        cflags += omp[0]
+        ldflags += omp[1]
+    # The C sources carry a define saying whether OpenMP was compiled in.
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+    exts = [
+        Extension(
+            "sklearn_lsh." + os.path.splitext(os.path.basename(path))[0],
+            [path],
+            extra_compile_args=cflags,
+            extra_link_args=ldflags,
+            define_macros=macros,
+        )
+        for path in sorted(glob.glob(os.path.join("sklearn_lsh", "*.pyx")))
+    ]
+    # Developers may rebuild a subset: SKLEARN_LSH_BUILD_ONLY=_hashing,_tables
+    only = os.environ.get("SKLEARN_LSH_BUILD_ONLY")
+    if only:
+        keep = {"sklearn_lsh." + name.strip() for name in only.split(",")}
+        exts = [ext for ext in exts if ext.name in keep]
+    debug = bool(os.environ.get("SKLEARN_LSH_DEBUG_CYTHON"))
+    return cythonize(
+        exts,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": debug,
+            "wraparound": False,
+            "initializedcheck": debug,
+            "nonecheck": False,
+            "cdivision": True,
+            "profile": False,
+        },
+    )
+
+
+setup(ext_modules=extensions())

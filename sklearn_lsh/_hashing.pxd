@@ -1,0 +1,73 @@
+# Hash families: a batch of rows, or one row from nogil code, to L bucket keys.
+from cython cimport floating
+
+from ._typedefs cimport int8_t, int32_t, intp_t, key_t, uint64_t
+
+cdef enum:
+    SIMHASH = 0
+    WTA = 1
+    DWTA = 2
+    MINHASH = 3
+
+# Everything a nogil hash call reads. The pointers refer to arrays owned by the
+# HashFunctions object that filled the struct; they live as long as it does.
+cdef struct hash_family_t:
+    int family             # SIMHASH, WTA, DWTA or MINHASH
+    int n_bits_per_table   # K: codes packed into one key
+    int n_tables           # L
+    int n_hashes           # K * L
+    int n_features         # input dimension d
+    int bin_size           # m: coordinates a WTA/DWTA/MinHash code chooses from
+    int code_bits          # bits per code: log2(bin_size), 1 for SimHash
+    int key_bits           # log2(number of buckets per table)
+    int n_perms            # DWTA/MinHash: permutations of the d features
+    uint64_t seed          # densification probes and key folding
+    # SimHash, per input feature j: the hashes it enters and the sign, in
+    # proj_hash[proj_indptr[j]:proj_indptr[j + 1]] and proj_sign[...].
+    const int32_t* proj_indptr
+    const int32_t* proj_hash
+    const int8_t* proj_sign
+    # WTA: (n_hashes, bin_size) feature indices. DWTA/MinHash: (n_perms, d)
+    # position of each feature in each permutation.
+    const int32_t* positions
+
+
+cdef class HashFunctions:
+    cdef hash_family_t c
+    cdef readonly str family
+    cdef readonly int n_bits_per_table
+    cdef readonly int n_tables
+    cdef readonly int n_features
+    cdef readonly int bin_size
+    cdef readonly int key_bits
+    cdef readonly object seed
+    # Owning arrays behind the pointers of self.c.
+    cdef readonly object proj_indptr
+    cdef readonly object proj_hash
+    cdef readonly object proj_sign
+    cdef readonly object positions
+
+
+# Number of float64 scratch values one thread needs for one call.
+cdef intp_t scratch_size(const hash_family_t* family) noexcept nogil
+
+# Hash one dense row x[0:d] into keys[0:L]. codes: int32 scratch of n_hashes.
+cdef void hash_dense_row(
+    const hash_family_t* family,
+    const floating* x,
+    double* scratch,
+    int32_t* codes,
+    key_t* keys,
+) noexcept nogil
+
+# Hash one sparse row (indices ascending, int32) into keys[0:L]. Gives the same
+# keys as hash_dense_row on the dense form of the row.
+cdef void hash_sparse_row(
+    const hash_family_t* family,
+    const int32_t* indices,
+    const floating* values,
+    intp_t nnz,
+    double* scratch,
+    int32_t* codes,
+    key_t* keys,
+) noexcept nogil

@@ -1,0 +1,44 @@
+"""How many OpenMP threads sklearn_lsh uses, and whether OpenMP is compiled in."""
+
+import os
+
+from joblib import cpu_count
+
+
+def _openmp_parallelism_enabled():
+    """Return True if the extensions were compiled with OpenMP support."""
+    return SKLEARN_LSH_OPENMP_PARALLELISM_ENABLED
+
+
+cpdef int _openmp_effective_n_threads(n_threads=None, only_physical_cores=True):
+    """Return the number of OpenMP threads to use.
+
+    ``None`` follows the OpenMP runtime: ``omp_get_max_threads()`` when
+    ``OMP_NUM_THREADS`` is set (or when threadpoolctl limits the pool), else
+    that value capped at the number of cores. A negative value counts back from
+    the maximum (``-1`` is all of them). Without OpenMP the answer is always 1.
+
+    Parameters
+    ----------
+    n_threads : int or None, default=None
+        The requested number of threads.
+    only_physical_cores : bool, default=True
+        Whether the cap for ``None`` counts physical cores only.
+
+    Returns
+    -------
+    n_threads : int
+        The number of threads, at least 1.
+    """
+    if n_threads == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, a positive or a negative int.")
+    if not SKLEARN_LSH_OPENMP_PARALLELISM_ENABLED:
+        return 1
+    cdef int max_n_threads = omp_get_max_threads()
+    if n_threads is None:
+        if os.environ.get("OMP_NUM_THREADS"):
+            return max(max_n_threads, 1)
+        return max(min(max_n_threads, cpu_count(only_physical_cores=only_physical_cores)), 1)
+    if n_threads < 0:
+        return max(1, max_n_threads + n_threads + 1)
+    return n_threads

@@ -1,0 +1,53 @@
+# L hash tables in CSR layout: per table, bucket offsets and neuron ids.
+from ._typedefs cimport int32_t, intp_t, key_t
+
+cdef enum:
+    UNION = 0
+    TOPK = 1
+    THRESHOLD = 2
+
+cdef struct tables_t:
+    int n_tables           # L
+    intp_t n_buckets       # buckets per table (a power of two)
+    intp_t n_items         # N: neuron ids are 0 .. N-1
+    # (L, n_buckets + 1): bucket b of table t holds
+    # ids[t * n_items + offsets[t, b] : t * n_items + offsets[t, b + 1]]
+    const int32_t* offsets
+    const int32_t* ids     # (L, n_items); a table with capacity uses a prefix
+
+# Per-thread query state; arrays of n_items int32 owned by the caller.
+# marker must start all zero and stamp at 0; query_row advances stamp.
+cdef struct query_scratch_t:
+    int32_t* marker
+    int32_t* counts
+    int32_t* candidates
+    int32_t stamp
+
+
+cdef class HashTables:
+    cdef tables_t c
+    cdef readonly int n_tables
+    cdef readonly intp_t n_buckets
+    cdef readonly intp_t n_items
+    cdef readonly object capacity
+    cdef readonly str policy
+    cdef readonly object seed
+    cdef readonly object offsets   # (L, n_buckets + 1) int32
+    cdef readonly object ids       # (L, n_items) int32
+
+
+# Candidates of one sample given its L keys, written to out (room for n_items,
+# or for budget when budget > 0). strategy: UNION (deduplicated ids of the L
+# buckets, in table then bucket order, stopping at budget), TOPK (the budget
+# most frequent ids across the tables; ties by first appearance), THRESHOLD
+# (ids found in at least min_count tables, in first-appearance order, at most
+# budget). budget <= 0 means no limit. Returns the number written.
+cdef intp_t query_row(
+    const tables_t* tables,
+    const key_t* keys,
+    int strategy,
+    intp_t budget,
+    int min_count,
+    query_scratch_t* scratch,
+    int32_t* out,
+) noexcept nogil
