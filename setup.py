@@ -55,7 +55,7 @@ def openmp_flags():
             ).stdout.splitlines()
         nthreads = int(out[0].split("=")[1])
         if len(out) != nthreads:
-            raise RuntimeError("probe printed %d lines for %d threads" % (len(out), nthreads))
+            raise RuntimeError(f"probe printed {len(out)} lines for {nthreads} threads")
     except Exception as exc:  # any failure means: build without OpenMP
         if os.environ.get("SKLEARN_LSH_FAIL_NO_OPENMP"):
             raise RuntimeError("OpenMP was required but the probe failed") from exc

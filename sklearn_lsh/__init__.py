@@ -5,7 +5,8 @@ layer keeps its neurons in LSH tables, and each sample computes only the
 neurons its input retrieves, forward and backward.
 """
 
+from ._mlp import LSHMLPClassifier, LSHMLPRegressor
 from ._show_versions import show_versions
 from ._version import __version__
 
-__all__ = ["__version__", "show_versions"]
+__all__ = ["LSHMLPClassifier", "LSHMLPRegressor", "__version__", "show_versions"]

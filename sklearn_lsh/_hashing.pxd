@@ -30,6 +30,11 @@ cdef struct hash_family_t:
     # WTA: (n_hashes, bin_size) feature indices. DWTA/MinHash: (n_perms, d)
     # position of each feature in each permutation.
     const int32_t* positions
+    # DWTA/MinHash: (d, n_perms), transposed so that the permutations of one
+    # feature are contiguous: the bin slot h * bin_size + r that feature j takes
+    # in permutation p (hash h, rank r in its bin), or -1 when that position
+    # lies past the last full bin or maps to a hash >= n_hashes.
+    const int32_t* slots
 
 
 cdef class HashFunctions:
@@ -46,12 +51,20 @@ cdef class HashFunctions:
     cdef readonly object proj_hash
     cdef readonly object proj_sign
     cdef readonly object positions
+    cdef readonly object slots
 
 
-# Number of float64 scratch values one thread needs for one call.
+# Number of float64 scratch values one thread needs for one call (at least 1).
+# The scratch must be all zero before a thread's first call; every call leaves
+# it all zero again (sparse WTA relies on it), so it can be reused across rows.
 cdef intp_t scratch_size(const hash_family_t* family) noexcept nogil
 
-# Hash one dense row x[0:d] into keys[0:L]. codes: int32 scratch of n_hashes.
+# Both row functions read the struct only: any number of threads may call them
+# at once, each with its own scratch and codes. Values must be finite (hash()
+# checks; nogil callers are trusted).
+
+# Hash one dense row x[0:d] into keys[0:L]. codes: int32 scratch of n_hashes
+# (on return it holds the K * L codes, table t's in codes[t * K:(t + 1) * K]).
 cdef void hash_dense_row(
     const hash_family_t* family,
     const floating* x,

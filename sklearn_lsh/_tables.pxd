@@ -1,5 +1,5 @@
 # L hash tables in CSR layout: per table, bucket offsets and neuron ids.
-from ._typedefs cimport int32_t, intp_t, key_t
+from ._typedefs cimport int32_t, intp_t, key_t, uint64_t
 
 cdef enum:
     UNION = 0
@@ -34,6 +34,11 @@ cdef class HashTables:
     cdef readonly object seed
     cdef readonly object offsets   # (L, n_buckets + 1) int32
     cdef readonly object ids       # (L, n_items) int32
+    # Private state, not part of the contract above.
+    cdef int32_t _capacity         # INT32_MAX when unlimited
+    cdef int _policy               # FIFO or RESERVOIR (see _tables.pyx)
+    cdef uint64_t _seed
+    cdef uint64_t _n_reinserts     # gives each reinsert call its own streams
 
 
 # Candidates of one sample given its L keys, written to out (room for n_items,
@@ -42,6 +47,9 @@ cdef class HashTables:
 # most frequent ids across the tables; ties by first appearance), THRESHOLD
 # (ids found in at least min_count tables, in first-appearance order, at most
 # budget). budget <= 0 means no limit. Returns the number written.
+# Only out[0:n] is written. On return marker[id] == stamp exactly for the ids in
+# out[0:n] (the caller may add ids, e.g. true labels, by checking and setting
+# marker[id] = stamp); counts is scratch. Keys are masked to n_buckets - 1.
 cdef intp_t query_row(
     const tables_t* tables,
     const key_t* keys,

@@ -1,0 +1,317 @@
+"""The Cython training core against a plain NumPy network."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+from sklearn_lsh._hashing import HashFunctions
+from sklearn_lsh._network import BatchTrainer
+from sklearn_lsh._optimizers import _adam_rows, _sgd_rows
+from sklearn_lsh._tables import HashTables
+
+HIDDEN = ("relu", "tanh", "logistic", "identity")
+OUTPUTS = ("softmax", "logistic", "identity", "exp")
+
+
+def _act(name, z):
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "logistic":
+        return 1 / (1 + np.exp(-z))
+    if name == "exp":
+        return np.exp(z)
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return z
+
+
+def _derivative(name, a):
+    return {"relu": (a > 0).astype(a.dtype), "tanh": 1 - a**2,
+            "logistic": a * (1 - a), "identity": np.ones_like(a)}[name]
+
+
+def reference(X, Y, weights, biases, hidden, output, sw, alpha):
+    """Dense forward/backward: activations, per-sample loss and gradients.
+
+    weights[l] is (n_out, n_in); gradients are scaled by 1 / sum(sw) and carry
+    the L2 term, as MLPClassifier's.
+    """
+    X = X.toarray() if sp.issparse(X) else X
+    acts = [X]
+    for i, (W, b) in enumerate(zip(weights, biases)):
+        name = output if i == len(weights) - 1 else hidden
+        acts.append(_act(name, acts[-1] @ W.T + b))
+    p = acts[-1]
+    eps = np.finfo(p.dtype).eps
+    if output == "softmax":
+        loss = -(Y * np.log(np.clip(p, eps, 1 - eps))).sum(axis=1)
+    elif output == "logistic":
+        q = np.clip(p, eps, 1 - eps)
+        loss = -(Y * np.log(q) + (1 - Y) * np.log(1 - q)).sum(axis=1)
+    elif output == "exp":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss = (p - Y + np.where(Y > 0, Y * np.log(Y / p), 0)).sum(axis=1)
+    else:
+        loss = 0.5 * ((p - Y) ** 2).sum(axis=1) / Y.shape[1]
+    scale = 1 / sw.sum()
+    delta = (p - Y) * sw[:, None]
+    grads_w, grads_b = [None] * len(weights), [None] * len(weights)
+    for i in range(len(weights) - 1, -1, -1):
+        grads_w[i] = scale * (delta.T @ acts[i] + alpha * weights[i])
+        grads_b[i] = scale * delta.sum(axis=0)
+        if i > 0:
+            delta = (delta @ weights[i]) * _derivative(hidden, acts[i])
+    return acts[1:], loss * sw, grads_w, grads_b
+
+
+def make_network(sizes, hidden, output, dtype, hashed, seed=0):
+    """Layer specs over random weights; hashed layers keep every neuron active."""
+    rng = np.random.RandomState(seed)
+    specs = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W = rng.uniform(-0.5, 0.5, (n_out, n_in)).astype(dtype)
+        spec = {
+            "weights": W,
+            "bias": rng.uniform(-0.5, 0.5, n_out).astype(dtype),
+            "activation": output if i == len(sizes) - 2 else hidden,
+            "moment1_w": np.zeros_like(W),
+            "moment2_w": np.zeros_like(W),
+            "moment1_b": np.zeros(n_out, dtype),
+            "moment2_b": np.zeros(n_out, dtype),
+            "steps": np.zeros(n_out, dtype=np.int64),
+        }
+        if hashed[i]:
+            hf = HashFunctions("dwta", 2, 4, n_in, bin_size=2, seed=i)
+            tables = HashTables(4, hf.n_buckets, n_out, seed=i)
+            tables.build_from_rows(hf, W)
+            # Budget and minimum of the whole layer: all neurons active.
+            spec.update(hash_functions=hf, tables=tables, budget=n_out,
+                        min_active=n_out, strategy="union", min_count=1,
+                        extra_width=2)
+        specs.append(spec)
+    return specs
+
+
+def make_data(n, n_features, n_outputs, output, dtype, sparse, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-1, 1, (n, n_features))
+    X[rng.rand(n, n_features) < 0.5] = 0
+    X = X.astype(dtype)
+    if output == "softmax":
+        labels = rng.randint(n_outputs, size=n)
+        Y = np.eye(n_outputs, dtype=dtype)[labels]
+    elif output == "logistic":
+        Y = (rng.rand(n, n_outputs) < 0.3).astype(dtype)
+    elif output == "exp":
+        Y = rng.poisson(1.0, (n, n_outputs)).astype(dtype)
+    else:
+        Y = rng.normal(size=(n, n_outputs)).astype(dtype)
+    Xc = sp.csr_matrix(X) if sparse else X
+    if sparse:
+        Xc.indices = Xc.indices.astype(np.int32)
+        Xc.indptr = Xc.indptr.astype(np.int64)
+    Ys = sp.csr_matrix(Y)
+    Ys.sort_indices()
+    return Xc, Y, Ys.indptr.astype(np.int64), Ys.indices.astype(np.int32)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize(
+    "output, hashed",
+    [(output, hashed) for output in OUTPUTS
+     for hashed in [(False, False, False), (True, True, False), (True, True, True)]
+     # Only classification outputs hash: their targets are label lists.
+     if output in ("softmax", "logistic") or not hashed[-1]],
+)
+def test_all_active_equals_dense(dtype, rtol, hidden, output, sparse, hashed):
+    sizes = [12, 9, 7, 4]
+    specs = make_network(sizes, hidden, output, dtype, hashed)
+    X, Y, label_indptr, label_ids = make_data(10, sizes[0], sizes[-1], output,
+                                              dtype, sparse)
+    sw = np.linspace(0.5, 2.0, X.shape[0]).astype(dtype)
+    alpha = 0.3
+    weights = [s["weights"].copy() for s in specs]
+    biases = [s["bias"].copy() for s in specs]
+    acts, loss, gw, gb = reference(X, Y, weights, biases, hidden, output, sw, alpha)
+
+    trainer = BatchTrainer(specs, X.shape[0], 2)
+    rows = np.arange(X.shape[0], dtype=np.intp)
+    sample_loss, _ = trainer.run(
+        X, rows, Y=np.ascontiguousarray(Y), label_indptr=label_indptr,
+        label_ids=label_ids, sample_weight=sw, solver="gradient",
+        scale=1 / float(sw.sum()), alpha=alpha)
+    for i, spec in enumerate(specs):
+        # Every neuron is active, in ascending order.
+        assert np.all(trainer.n_active[i] == sizes[i + 1])
+        if hashed[i]:
+            assert np.array_equal(trainer.active_ids[i][:, : sizes[i + 1]],
+                                  np.tile(np.arange(sizes[i + 1]), (X.shape[0], 1)))
+        np.testing.assert_allclose(trainer.activations[i][:, : sizes[i + 1]],
+                                   acts[i], rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(spec["moment1_w"], gw[i], rtol=rtol,
+                                   atol=rtol * np.abs(gw[i]).max())
+        np.testing.assert_allclose(spec["moment1_b"], gb[i], rtol=rtol,
+                                   atol=rtol * np.abs(gb[i]).max())
+        # The gradient mode leaves the weights alone.
+        assert np.array_equal(spec["weights"], weights[i])
+    np.testing.assert_allclose(sample_loss, loss, rtol=max(rtol, 1e-12) * 10)
+
+
+def test_finite_differences_with_fixed_active_sets():
+    """Gradients of the loss over the active sets, where sets are partial."""
+    dtype = np.float64
+    sizes = [10, 16, 12, 6]
+    specs = make_network(sizes, "tanh", "softmax", dtype, (True, True, True), seed=3)
+    for spec, budget in zip(specs, (6, 5, 3)):
+        spec.update(budget=budget, min_active=2)
+    X, Y, label_indptr, label_ids = make_data(5, sizes[0], sizes[-1], "softmax",
+                                              dtype, False, seed=4)
+    rows = np.arange(X.shape[0], dtype=np.intp)
+    alpha = 0.1
+    scale = 1 / X.shape[0]
+    trainer = BatchTrainer(specs, X.shape[0], 1)
+
+    def loss_and_sets():
+        sample_loss, _ = trainer.run(X, rows, label_indptr=label_indptr,
+                                     label_ids=label_ids, solver="gradient",
+                                     scale=scale, alpha=alpha, seed=7)
+        sets = [(ids.copy(), n.copy()) for ids, n in
+                zip(trainer.active_ids, trainer.n_active)]
+        l2 = sum(float((s["weights"] ** 2).sum()) for s in specs)
+        return sample_loss.sum() * scale + 0.5 * alpha * l2 * scale, sets
+
+    _, sets = loss_and_sets()
+    # The sets are partial: hashing retrieved a subset of each layer.
+    assert all(n.max() < size for (_, n), size in zip(sets, sizes[1:]))
+    grads = [s["moment1_w"].copy() for s in specs]
+    rng = np.random.RandomState(0)
+    h = 1e-6
+    checked = 0
+    for layer, spec in enumerate(specs):
+        W = spec["weights"]
+        touched = np.unique(np.concatenate(
+            [sets[layer][0][r, : sets[layer][1][r]] for r in range(X.shape[0])]))
+        for _ in range(6):
+            k = rng.choice(touched)
+            j = rng.randint(W.shape[1])
+            old = W[k, j]
+            W[k, j] = old + h
+            up, sets_up = loss_and_sets()
+            W[k, j] = old - h
+            down, sets_down = loss_and_sets()
+            W[k, j] = old
+            same = all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                       for a, b in zip(sets_up, sets_down))
+            if not same:
+                continue  # the perturbation moved a hash key: not this element
+            numeric = (up - down) / (2 * h)
+            np.testing.assert_allclose(grads[layer][k, j], numeric, rtol=1e-5,
+                                       atol=1e-8)
+            checked += 1
+    assert checked >= 12
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_rows_equal_dense_adam_on_those_rows(dtype):
+    rng = np.random.RandomState(0)
+    W = rng.normal(size=(8, 5)).astype(dtype)
+    grad = rng.normal(size=(8, 5)).astype(dtype)
+    m = rng.normal(size=(8, 5)).astype(dtype) * 0.1
+    v = rng.uniform(size=(8, 5)).astype(dtype) * 0.1
+    t = 3
+    alpha, n = 0.01, 4.0
+    dense = AdamOptimizer([W.copy()], learning_rate_init=0.01)
+    dense.ms, dense.vs, dense.t = [m.copy()], [v.copy()], t - 1
+    dense_W = [W.copy()]
+    dense.update_params(dense_W, [(grad + alpha * W) / n])
+    rows = np.array([1, 4, 6], dtype=np.int64)
+    W2, m2, v2, g2 = W.copy(), m.copy(), v.copy(), grad.copy()
+    _adam_rows(W2, m2, v2, g2, rows, np.full(3, t, dtype=np.int64), 1 / n, alpha,
+               0.01, 0.9, 0.999, 1e-8)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(W2[rows], dense_W[0][rows], rtol=tol)
+    np.testing.assert_allclose(m2[rows], dense.ms[0][rows], rtol=tol)
+    np.testing.assert_allclose(v2[rows], dense.vs[0][rows], rtol=tol)
+    others = np.setdiff1d(np.arange(8), rows)
+    assert np.array_equal(W2[others], W[others])
+    assert np.all(g2[rows] == 0)  # the kernel hands back a zeroed gradient row
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_sgd_rows_equal_dense_sgd_on_those_rows(nesterov):
+    rng = np.random.RandomState(1)
+    W = rng.normal(size=(6, 4))
+    grad = rng.normal(size=(6, 4))
+    vel = rng.normal(size=(6, 4)) * 0.1
+    dense = SGDOptimizer([W.copy()], learning_rate_init=0.05, momentum=0.9,
+                         nesterov=nesterov)
+    dense.velocities = [vel.copy()]
+    dense_W = [W.copy()]
+    dense.update_params(dense_W, [(grad + 0.1 * W) / 2.0])
+    rows = np.array([0, 5], dtype=np.int64)
+    W2, vel2 = W.copy(), vel.copy()
+    _sgd_rows(W2, vel2, grad.copy(), rows, 0.5, 0.1, 0.05, 0.9, nesterov)
+    np.testing.assert_allclose(W2[rows], dense_W[0][rows], rtol=1e-12)
+    np.testing.assert_allclose(vel2[rows], dense.velocities[0][rows], rtol=1e-12)
+    assert np.array_equal(W2[1:5], W[1:5])
+
+
+def test_adam_step_touches_only_active_rows():
+    """One batch step through a hashed layer leaves untouched neurons alone."""
+    dtype = np.float64
+    sizes = [10, 40, 5]
+    specs = make_network(sizes, "relu", "softmax", dtype, (True, False))
+    specs[0].update(budget=6, min_active=0)
+    X, Y, _, _ = make_data(4, sizes[0], sizes[-1], "softmax", dtype, False)
+    before = specs[0]["weights"].copy()
+    trainer = BatchTrainer(specs, 4, 2)
+    trainer.run(X, np.arange(4, dtype=np.intp), Y=Y, solver="adam",
+                scale=0.25, learning_rate=0.01)
+    touched = np.unique(np.concatenate(
+        [trainer.active_ids[0][r, : trainer.n_active[0][r]] for r in range(4)]))
+    changed = np.flatnonzero(np.any(specs[0]["weights"] != before, axis=1))
+    assert 0 < len(touched) < sizes[1]
+    assert set(changed) <= set(touched)
+    np.testing.assert_array_equal(specs[0]["steps"][touched], 1)
+    untouched = np.setdiff1d(np.arange(sizes[1]), touched)
+    np.testing.assert_array_equal(specs[0]["steps"][untouched], 0)
+
+
+def test_thread_count_does_not_change_a_step():
+    dtype = np.float32
+    sizes = [30, 64, 48, 20]
+    results = []
+    for n_threads in (1, 2):
+        specs = make_network(sizes, "relu", "softmax", dtype, (True, True, True))
+        for spec in specs:
+            spec.update(budget=10, min_active=5)
+        X, _, label_indptr, label_ids = make_data(16, sizes[0], sizes[-1],
+                                                  "softmax", dtype, True)
+        trainer = BatchTrainer(specs, 16, n_threads)
+        for seed in range(3):
+            trainer.run(X, np.arange(16, dtype=np.intp), label_indptr=label_indptr,
+                        label_ids=label_ids, solver="adam", scale=1 / 16,
+                        seed=seed, learning_rate=0.01)
+        results.append([s["weights"].copy() for s in specs])
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
+def test_inference_padding_depends_on_the_row_alone():
+    dtype = np.float64
+    sizes = [10, 50, 5]
+    specs = make_network(sizes, "relu", "softmax", dtype, (True, False))
+    specs[0].update(budget=20, min_active=15)
+    X, _, _, _ = make_data(8, sizes[0], sizes[-1], "softmax", dtype, False)
+    trainer = BatchTrainer(specs, 8, 1, inference_only=True)
+    trainer.run(X, np.arange(8, dtype=np.intp), training=False, seed=1)
+    full = trainer.activations[1][:8].copy()
+    trainer.run(X, np.array([5, 2], dtype=np.intp), training=False, seed=1)
+    np.testing.assert_array_equal(trainer.activations[1][:2], full[[5, 2]])
+    with pytest.raises(ValueError, match="inference only"):
+        trainer.run(X, np.arange(8, dtype=np.intp), training=True)
