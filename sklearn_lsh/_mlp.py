@@ -269,8 +269,10 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
     def _hashed_layers(self, layer_units):
         """Which weight layers hash, from lsh_layers."""
         n_weight_layers = len(layer_units) - 1
-        can_hash_output = is_classifier(self) and self.out_activation_ in (
-            "softmax", "logistic")
+        # A hashed output layer trains on label lists: multiclass or
+        # multilabel outputs (one logistic unit for binary has nothing to skip).
+        can_hash_output = (is_classifier(self) and self.out_activation_ in (
+            "softmax", "logistic") and layer_units[-1] >= 2)
         spec = self.lsh_layers
         if isinstance(spec, str):
             _check_option("lsh_layers", spec, ("auto", "all", "none"))
@@ -304,8 +306,10 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     f"its activation '{self.out_activation_}' needs every output."
                 )
             if layer_units[i] < 2:
-                raise ValueError(f"layer {i} has fan-in {layer_units[i]}; hashing "
-                                 "needs at least 2 inputs.")
+                raise ValueError(
+                    f"lsh_layers names layer {i}, whose input has "
+                    f"{layer_units[i]} feature(s); hashing needs at least 2."
+                )
             hashed[i] = True
         return hashed
 
@@ -562,6 +566,10 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         n_total = X.shape[0]
+        # Seeds of the active-set padding: batch b of the model's life gets
+        # (seed_base, b), whatever the shuffles drew, so that equal rows in
+        # equal batches get equal active sets.
+        seed_base = int(self._random_state.randint(2**31))
         if early_stopping:
             should_stratify = is_classifier(self) and targets["stratify"] is not None
             stratify = targets["stratify"] if should_stratify else None
@@ -612,7 +620,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     if self.shuffle:
                         sample_idx = self._random_state.permutation(sample_idx)
                     stats = self._run_epoch(trainer, X_core, Y, targets, sw,
-                                            sample_idx, batch_size)
+                                            sample_idx, batch_size, seed_base)
                     self.n_iter_ += 1
                     self.loss_ = stats["loss"]
                     self.t_ += n_samples
@@ -679,7 +687,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             print(msg + " Setting learning rate to %f" % self._learning_rate)
         return False
 
-    def _run_epoch(self, trainer, X, Y, targets, sw, sample_idx, batch_size):
+    def _run_epoch(self, trainer, X, Y, targets, sw, sample_idx, batch_size,
+                   seed_base):
         n_layers = len(self.coefs_)
         macs = np.zeros(n_layers)
         dense_macs = np.zeros(n_layers)
@@ -698,7 +707,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             sample_loss, seconds = trainer.run(
                 X, rows, Y=Y, label_indptr=targets.get("label_indptr"),
                 label_ids=targets.get("label_ids"), sample_weight=sw,
-                training=True, seed=int(self._random_state.randint(2**62)),
+                training=True, seed=(seed_base << 32) + self._n_batches,
                 solver=self.solver, scale=1.0 / sw_sum, alpha=float(self.alpha),
                 learning_rate=self._learning_rate, beta_1=float(self.beta_1),
                 beta_2=float(self.beta_2), epsilon=float(self.epsilon),

@@ -206,7 +206,6 @@ cdef intp_t _choose_active(
     const int32_t* labels,
     intp_t n_labels,
     uint64_t rng_state,
-    bint training,
     scratch_t* s,
     double* hash_seconds,
 ) noexcept nogil:
@@ -237,11 +236,11 @@ cdef intp_t _choose_active(
     n_candidates = query_row(layer.tables, s.keys, layer.strategy,
                              layer.budget, layer.min_count, &s.query, candidates)
     hash_seconds[0] += _now() - start
-    if not training:
-        # Padding depends on the sample alone, so a prediction does not
-        # depend on the other rows of the batch.
-        for t in range(layer.family.n_tables):
-            rng_state = (rng_state ^ s.keys[t]) * <uint64_t> 0x100000001B3
+    # Padding depends on the batch seed and the sample's own keys, not on its
+    # place in the batch: equal rows get equal active sets (so a weight of 2
+    # equals a repeated row), and a prediction depends on its row alone.
+    for t in range(layer.family.n_tables):
+        rng_state = (rng_state ^ s.keys[t]) * <uint64_t> 0x100000001B3
 
     if s.set_stamp >= 2147483647 - 1:
         memset(s.set_marker, 0, s.marker_size * sizeof(int32_t))
@@ -396,11 +395,9 @@ cdef void _forward_backward_sample(
                 labels = label_ids + label_indptr[row]
                 n_labels = label_indptr[row + 1] - label_indptr[row]
             rng_state = seed ^ (<uint64_t> (l + 1) * <uint64_t> 0xD1B54A32D192ED03)
-            if training:
-                rng_state = rng_state ^ (<uint64_t> ii * <uint64_t> 0x9E3779B97F4A7C15)
             n_act = _choose_active(layer, ii, input_dense, in_dense, in_ids,
                                    in_vals, in_n, labels, n_labels, rng_state,
-                                   training, s, hash_seconds)
+                                   s, hash_seconds)
         else:
             n_act = layer.n_out
         layer.n_active[ii] = n_act
@@ -460,13 +457,19 @@ cdef void _forward_backward_sample(
             d_prev[t] = <floating> (d_prev[t] * _derivative(prev.activation, a_prev[t]))
 
 
-cdef void _regroup(layer_t* layer, intp_t n_samples) noexcept nogil:
-    """Invert (sample -> active neurons) into (neuron -> slots), in sample order."""
+cdef void _regroup(layer_t* layer, intp_t n_samples, const intp_t* rows,
+                   const floating* sample_weight) noexcept nogil:
+    """Invert (sample -> active neurons) into (neuron -> slots), in sample order.
+
+    A sample of weight 0 touches nothing, as if it were not in the batch.
+    """
     cdef intp_t ii, a, k, n_touched = 0
     cdef int64_t* offsets = layer.touched_offsets
     cdef int32_t* ids
     memset(offsets, 0, (layer.n_out + 1) * sizeof(int64_t))
     for ii in range(n_samples):
+        if sample_weight != NULL and sample_weight[rows[ii]] == 0:
+            continue
         ids = layer.ids + ii * layer.width
         for a in range(layer.n_active[ii]):
             offsets[ids[a] + 1] += 1
@@ -477,6 +480,8 @@ cdef void _regroup(layer_t* layer, intp_t n_samples) noexcept nogil:
         offsets[k + 1] += offsets[k]
     layer.n_touched = n_touched
     for ii in range(n_samples):
+        if sample_weight != NULL and sample_weight[rows[ii]] == 0:
+            continue
         ids = layer.ids + ii * layer.width
         for a in range(layer.n_active[ii]):
             k = ids[a]
@@ -632,7 +637,7 @@ cdef void _train_batch(
     for l in range(n_layers):
         layer = &layers[l]
         if layer.hashed:
-            _regroup(layer, n_samples)
+            _regroup(layer, n_samples, rows, sample_weight)
         else:
             layer.n_touched = layer.n_out
         for t in prange(layer.n_touched, schedule="dynamic", chunksize=4,
