@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-
 from sklearn_lsh._hashing import HashFunctions
 from sklearn_lsh._openmp_helpers import _openmp_parallelism_enabled
 

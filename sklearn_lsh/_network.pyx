@@ -100,12 +100,17 @@ cdef struct scratch_t:
     int32_t* codes
     key_t* keys
     query_scratch_t query
+    int32_t* retrieved           # a query's result (n_out of the widest layer)
     int32_t* set_marker          # active-set membership, stamped
     int32_t set_stamp
     intp_t marker_size           # length of both marker arrays
     int32_t* nz_ids              # non-zeros of a hashed layer's input
     void* nz_vals
-    void* acc                    # backward accumulator / gradient row
+    void* acc                    # gradient row (n_in), zero between rows
+    int32_t* cols                # the entries of a sparse-input row touched
+    int32_t* col_marker          # stamped membership of cols
+    int32_t col_stamp
+    intp_t col_marker_size
 
 
 cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
@@ -211,7 +216,8 @@ cdef intp_t _choose_active(
 ) noexcept nogil:
     """Write the sample's active neurons of a hashed layer, ascending."""
     cdef int32_t* out = layer.ids + ii * layer.width
-    cdef int32_t* candidates = s.query.candidates
+    # Not s.query.candidates: top-k and threshold queries use that internally.
+    cdef int32_t* candidates = s.retrieved
     cdef floating* nz_vals = <floating*> s.nz_vals
     cdef intp_t n = 0, t, n_candidates, nnz = 0
     cdef int32_t k
@@ -494,9 +500,11 @@ cdef void _regroup(layer_t* layer, intp_t n_samples, const intp_t* rows,
 
 
 cdef void _store_gradient(floating* out, const floating* param, floating* grad,
-                          intp_t n, double scale, double alpha) noexcept nogil:
-    cdef intp_t j
-    for j in range(n):
+                          const int32_t* cols, intp_t n, double scale,
+                          double alpha) noexcept nogil:
+    cdef intp_t i, j
+    for i in range(n):
+        j = cols[i] if cols != NULL else i
         out[j] = <floating> (scale * (grad[j] + alpha * param[j]))
         grad[j] = 0
 
@@ -512,7 +520,8 @@ cdef void _update_neuron(
     const floating* X_data,
     const int32_t* X_indices,
     const int64_t* X_indptr,
-    floating* grad,
+    const floating* sample_weight,
+    scratch_t* s,
     int solver,
     double scale,
     double alpha,
@@ -523,15 +532,30 @@ cdef void _update_neuron(
     double momentum,
     bint nesterov,
 ) noexcept nogil:
-    """Gradient row of neuron k summed over its samples, then its step."""
+    """Gradient row of neuron k summed over its samples, then its step.
+
+    When the layer's input is sparse (CSR rows, or a hashed layer's active
+    outputs), only the entries of the inputs the neuron saw are gathered and
+    stepped: the step costs what the batch touched, not the fan-in.
+    """
     cdef layer_t* layer = &layers[l]
     cdef layer_t* prev = &layers[l - 1] if l > 0 else NULL
     cdef floating* delta = <floating*> layer.delta
+    cdef floating* grad = <floating*> s.acc
     cdef floating* a_prev
     cdef intp_t e, e_start, e_end, ii, slot, t, n_in = layer.n_in, row
     cdef floating dk
     cdef floating grad_bias = 0
     cdef int32_t* prev_ids
+    cdef int32_t j
+    cdef bint sparse_input = (not x_dense) if l == 0 else prev.hashed
+    cdef int32_t* cols = s.cols if sparse_input else NULL
+    cdef intp_t n_cols = 0
+    if sparse_input:
+        if s.col_stamp >= 2147483647 - 1:
+            memset(s.col_marker, 0, s.col_marker_size * sizeof(int32_t))
+            s.col_stamp = 0
+        s.col_stamp += 1
     if layer.hashed:
         e_start = layer.touched_offsets[k]
         e_end = layer.touched_offsets[k + 1]
@@ -545,8 +569,12 @@ cdef void _update_neuron(
         else:
             ii = e
             slot = ii * layer.width + k
+        if sample_weight != NULL and sample_weight[rows[ii]] == 0:
+            continue  # as if the row were not in the batch
         dk = delta[slot]
-        if dk == 0:
+        # A sparse input's entries count as seen even through a zero delta,
+        # so that the stepped entries do not depend on the activations.
+        if dk == 0 and not sparse_input:
             continue
         grad_bias += dk
         if l == 0:
@@ -555,36 +583,50 @@ cdef void _update_neuron(
                 _axpy(n_in, dk, X + row * n_in, grad)
             else:
                 for t in range(X_indptr[row], X_indptr[row + 1]):
-                    grad[X_indices[t]] += dk * X_data[t]
+                    j = X_indices[t]
+                    if s.col_marker[j] != s.col_stamp:
+                        s.col_marker[j] = s.col_stamp
+                        cols[n_cols] = j
+                        n_cols += 1
+                    grad[j] += dk * X_data[t]
         else:
             a_prev = <floating*> prev.act + ii * prev.width
             if prev.hashed:
                 prev_ids = prev.ids + ii * prev.width
                 for t in range(prev.n_active[ii]):
-                    grad[prev_ids[t]] += dk * a_prev[t]
+                    j = prev_ids[t]
+                    if s.col_marker[j] != s.col_stamp:
+                        s.col_marker[j] = s.col_stamp
+                        cols[n_cols] = j
+                        n_cols += 1
+                    grad[j] += dk * a_prev[t]
             else:
                 _axpy(n_in, dk, a_prev, grad)
+    if not sparse_input:
+        n_cols = n_in
     layer.steps[k] += 1
     if solver == GRADIENT:
         _store_gradient(<floating*> layer.moment1_w + k * n_in,
-                        <floating*> layer.weights + k * n_in, grad, n_in, scale,
-                        alpha)
+                        <floating*> layer.weights + k * n_in, grad, cols, n_cols,
+                        scale, alpha)
         (<floating*> layer.moment1_b)[k] = <floating> (scale * grad_bias)
     elif solver == ADAM:
         adam_row(<floating*> layer.weights + k * n_in,
                  <floating*> layer.moment1_w + k * n_in,
                  <floating*> layer.moment2_w + k * n_in,
-                 grad, n_in, scale, alpha, learning_rate, beta_1, beta_2,
+                 grad, cols, n_cols, scale, alpha, learning_rate, beta_1, beta_2,
                  epsilon, layer.steps[k])
         adam_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
-                 <floating*> layer.moment2_b + k, &grad_bias, 1, scale, 0.0,
-                 learning_rate, beta_1, beta_2, epsilon, layer.steps[k])
+                 <floating*> layer.moment2_b + k, &grad_bias, NULL, 1, scale,
+                 0.0, learning_rate, beta_1, beta_2, epsilon, layer.steps[k])
     else:
         sgd_row(<floating*> layer.weights + k * n_in,
                 <floating*> layer.moment1_w + k * n_in,
-                grad, n_in, scale, alpha, learning_rate, momentum, nesterov)
+                grad, cols, n_cols, scale, alpha, learning_rate, momentum,
+                nesterov)
         sgd_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
-                &grad_bias, 1, scale, 0.0, learning_rate, momentum, nesterov)
+                &grad_bias, NULL, 1, scale, 0.0, learning_rate, momentum,
+                nesterov)
 
 
 cdef void _train_batch(
@@ -646,7 +688,7 @@ cdef void _train_batch(
             _update_neuron(
                 layers, l, layer.touched[t] if layer.hashed else <int32_t> t,
                 n_samples, rows, x_dense, X, X_data, X_indices, X_indptr,
-                <floating*> scratch[tid].acc, solver, scale, alpha,
+                sample_weight, &scratch[tid], solver, scale, alpha,
                 learning_rate, beta_1, beta_2, epsilon, momentum, nesterov)
 
 
@@ -785,10 +827,13 @@ cdef class BatchTrainer:
                 "marker": np.zeros(max_n, dtype=np.int32),
                 "counts": np.zeros(max_n, dtype=np.int32),
                 "candidates": np.zeros(max_n, dtype=np.int32),
+                "retrieved": np.zeros(max_n, dtype=np.int32),
                 "set_marker": np.zeros(max_n, dtype=np.int32),
                 "nz_ids": np.zeros(max(max_in, max_n), dtype=np.int32),
                 "nz_vals": np.zeros(max(max_in, max_n), dtype=self.dtype),
                 "acc": np.zeros(max_in, dtype=self.dtype),
+                "cols": np.zeros(max_in, dtype=np.int32),
+                "col_marker": np.zeros(max_in, dtype=np.int32),
             }
             self._keep.append(buffers)
             self.scratch[tid].hash_scratch = <double*> <intp_t> buffers["hash"].ctypes.data
@@ -798,12 +843,17 @@ cdef class BatchTrainer:
             self.scratch[tid].query.counts = <int32_t*> <intp_t> buffers["counts"].ctypes.data
             self.scratch[tid].query.candidates = <int32_t*> <intp_t> buffers["candidates"].ctypes.data
             self.scratch[tid].query.stamp = 0
+            self.scratch[tid].retrieved = <int32_t*> <intp_t> buffers["retrieved"].ctypes.data
             self.scratch[tid].set_marker = <int32_t*> <intp_t> buffers["set_marker"].ctypes.data
             self.scratch[tid].set_stamp = 0
             self.scratch[tid].marker_size = max_n
             self.scratch[tid].nz_ids = <int32_t*> <intp_t> buffers["nz_ids"].ctypes.data
             self.scratch[tid].nz_vals = <void*> <intp_t> buffers["nz_vals"].ctypes.data
             self.scratch[tid].acc = <void*> <intp_t> buffers["acc"].ctypes.data
+            self.scratch[tid].cols = <int32_t*> <intp_t> buffers["cols"].ctypes.data
+            self.scratch[tid].col_marker = <int32_t*> <intp_t> buffers["col_marker"].ctypes.data
+            self.scratch[tid].col_stamp = 0
+            self.scratch[tid].col_marker_size = max_in
 
     def __dealloc__(self):
         free(self.layers)

@@ -153,8 +153,14 @@ def test_all_active_equals_dense(dtype, rtol, hidden, output, sparse, hashed):
                                   np.tile(np.arange(sizes[i + 1]), (X.shape[0], 1)))
         np.testing.assert_allclose(trainer.activations[i][:, : sizes[i + 1]],
                                    acts[i], rtol=rtol, atol=rtol)
-        np.testing.assert_allclose(spec["moment1_w"], gw[i], rtol=rtol,
-                                   atol=rtol * np.abs(gw[i]).max())
+        # An input layer fed sparse rows steps only the entries of the inputs
+        # it saw (lazy, as SparseAdam): the others get no L2 step either.
+        seen = np.ones(sizes[i], dtype=bool)
+        if i == 0 and sparse:
+            seen = np.asarray((X != 0).sum(axis=0)).ravel() > 0
+        np.testing.assert_allclose(spec["moment1_w"][:, seen], gw[i][:, seen],
+                                   rtol=rtol, atol=rtol * np.abs(gw[i]).max())
+        assert np.all(spec["moment1_w"][:, ~seen] == 0)
         np.testing.assert_allclose(spec["moment1_b"], gb[i], rtol=rtol,
                                    atol=rtol * np.abs(gb[i]).max())
         # The gradient mode leaves the weights alone.
@@ -198,7 +204,14 @@ def test_finite_differences_with_fixed_active_sets():
             [sets[layer][0][r, : sets[layer][1][r]] for r in range(X.shape[0])]))
         for _ in range(6):
             k = rng.choice(touched)
-            j = rng.randint(W.shape[1])
+            if layer == 0:
+                j = rng.randint(W.shape[1])
+            else:
+                # Entries of the inputs that k saw: the others are not stepped.
+                ids, n = sets[layer - 1]
+                rows_k = [r for r in range(X.shape[0])
+                          if k in sets[layer][0][r, : sets[layer][1][r]]]
+                j = rng.choice(np.concatenate([ids[r, : n[r]] for r in rows_k]))
             old = W[k, j]
             W[k, j] = old + h
             up, sets_up = loss_and_sets()
@@ -240,6 +253,17 @@ def test_adam_rows_equal_dense_adam_on_those_rows(dtype):
     others = np.setdiff1d(np.arange(8), rows)
     assert np.array_equal(W2[others], W[others])
     assert np.all(g2[rows] == 0)  # the kernel hands back a zeroed gradient row
+    # Restricted to some entries of the rows: those equal dense Adam, the
+    # others are left alone.
+    cols = np.array([0, 3], dtype=np.int32)
+    W3, m3, v3, g3 = W.copy(), m.copy(), v.copy(), grad.copy()
+    _adam_rows(W3, m3, v3, g3, rows, np.full(3, t, dtype=np.int64), 1 / n, alpha,
+               0.01, 0.9, 0.999, 1e-8, cols)
+    np.testing.assert_allclose(W3[np.ix_(rows, cols)], dense_W[0][np.ix_(rows, cols)],
+                               rtol=tol)
+    rest = np.setdiff1d(np.arange(5), cols)
+    assert np.array_equal(W3[np.ix_(rows, rest)], W[np.ix_(rows, rest)])
+    assert np.array_equal(m3[np.ix_(rows, rest)], m[np.ix_(rows, rest)])
 
 
 @pytest.mark.parametrize("nesterov", [True, False])
@@ -315,3 +339,27 @@ def test_inference_padding_depends_on_the_row_alone():
     np.testing.assert_array_equal(trainer.activations[1][:2], full[[5, 2]])
     with pytest.raises(ValueError, match="inference only"):
         trainer.run(X, np.arange(8, dtype=np.intp), training=True)
+
+
+@pytest.mark.parametrize("strategy", ["union", "topk", "threshold"])
+def test_active_sets_are_the_tables_answer(strategy):
+    """The trainer's active set of a hashed layer is what its tables return."""
+    dtype = np.float64
+    sizes = [16, 400, 5]
+    specs = make_network(sizes, "relu", "softmax", dtype, (True, False), seed=5)
+    hf = HashFunctions("wta", 1, 12, sizes[0], bin_size=4, seed=2)
+    tables = HashTables(12, hf.n_buckets, sizes[1], seed=2)
+    tables.build_from_rows(hf, specs[0]["weights"])
+    specs[0].update(hash_functions=hf, tables=tables, budget=30, min_active=0,
+                    strategy=strategy, min_count=3)
+    X, _, _, _ = make_data(20, sizes[0], sizes[-1], "softmax", dtype, False, seed=6)
+    X[X == 0] = 0.1  # dense rows: every feature enters the hash
+    trainer = BatchTrainer(specs, 20, 2, inference_only=True)
+    trainer.run(X, np.arange(20, dtype=np.intp), training=False)
+    indptr, ids = tables.query(hf.hash(X), strategy=strategy, budget=30,
+                               min_count=3)
+    assert np.diff(indptr).max() > 0
+    for r in range(20):
+        expected = np.sort(ids[indptr[r]:indptr[r + 1]])
+        got = trainer.active_ids[0][r, : trainer.n_active[0][r]]
+        np.testing.assert_array_equal(got, expected)

@@ -1,0 +1,468 @@
+"""Benchmarks of sklearn_lsh against the dense networks a user would otherwise run.
+
+Usage::
+
+    python benchmarks/run.py SUITE [--quick] [--out DIR]
+
+Suites (../shared/TARGETS.md has the targets):
+
+- ``kdd2017``: Fashion-MNIST, 784 -> 3 x 1000 -> 10 and 784 -> 1000 -> 10 ReLU,
+  Adam, batch 128, active fraction 0.05 to 1.0, against MLPClassifier.
+- ``wide``: WordNet gloss -> first hypernym (16,897 classes), sparse
+  bag-of-words -> 128 ReLU -> hashed output, against a dense PyTorch network of
+  the same shape with full softmax (if torch is installed) and MLPClassifier
+  (on a subset it can hold in memory). P@1 and P@5.
+- ``scale``: synthetic data of Amazon-670K's shape (135,909 sparse features,
+  128 hidden), output widths 10^4, 10^5 and 670,091 at a fixed active budget:
+  seconds per 10,000 training samples and peak memory, against dense PyTorch.
+- ``threads``: ``wide`` with 1 and 2 threads.
+
+Every run is a fresh process (so its peak memory is its own): the parent
+prints a Markdown table and writes ``SUITE.json``, ``SUITE.md`` and, with
+matplotlib, PNG plots to ``--out`` (default ``benchmarks/results``). Time is
+the whole ``fit`` (conversion, hashing, table maintenance included) divided by
+the epochs; the test metric is computed after.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# --------------------------------------------------------------- child side
+def _rss_mb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak():
+    """Reset VmHWM to the current RSS (Linux), so the peak is the fit's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _load(spec):
+    from sklearn_lsh.datasets import (
+        load_fashion_mnist,
+        load_wordnet_hypernyms,
+        make_extreme_classification,
+    )
+
+    data = spec["data"]
+    if data == "fashion":
+        X_train, y_train = load_fashion_mnist(kind="train", return_X_y=True)
+        X_test, y_test = load_fashion_mnist(kind="test", return_X_y=True)
+        n = spec.get("n_train")
+        if n:
+            X_train, y_train = X_train[:n], y_train[:n]
+        return X_train, X_test, y_train, y_test
+    if data == "wordnet":
+        X_train, X_test, y_train, y_test = load_wordnet_hypernyms(return_X_y=True)
+        n = spec.get("n_train")
+        if n:
+            X_train, y_train = X_train[:n], y_train[:n]
+        return X_train, X_test, y_train, y_test
+    if data == "extreme":
+        X, y = make_extreme_classification(
+            spec["n_train"] + spec["n_test"], n_classes=spec["n_classes"],
+            noise=0.4, random_state=0)
+        n = spec["n_train"]
+        return X[:n], X[n:], y[:n], y[n:]
+    raise ValueError(data)
+
+
+def _state_mb(est):
+    """Weights and optimizer state of our estimator, in MB."""
+    total = sum(a.nbytes for a in est.coefs_ + est.intercepts_)
+    for state in getattr(est, "_optimizer_state", []):
+        total += sum(a.nbytes for a in state.values())
+    return total / 2**20
+
+
+def _fit_ours(spec, X_train, y_train):
+    from sklearn_lsh import LSHMLPClassifier
+
+    est = LSHMLPClassifier(**spec["params"])
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    info = {"multiplication_share": est.multiplication_share_,
+            "layer_share": est.layer_multiplication_share_,
+            "mean_active": est.mean_active_, "n_hash_bits": est.n_hash_bits_,
+            "n_tables": est.n_tables_, "hashing_seconds": est.hashing_time_,
+            "rebuild_seconds": est.rebuild_time_, "state_mb": _state_mb(est),
+            "n_threads": est._n_threads()}
+    return est, seconds, info
+
+
+def _fit_mlp(spec, X_train, y_train):
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_info
+
+    est = MLPClassifier(**spec["params"])
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    return est, seconds, {"multiplication_share": 1.0,
+                          "n_threads": blas[0]["num_threads"] if blas else None}
+
+
+class _TorchModel:
+    """A dense PyTorch MLP with full softmax, trained like our estimator."""
+
+    def __init__(self, hidden, n_out, epochs, batch_size, lr, seed,
+                 max_batches=None):
+        self.hidden, self.n_out, self.epochs = hidden, n_out, epochs
+        self.batch_size, self.lr, self.seed = batch_size, lr, seed
+        self.max_batches = max_batches
+
+    def fit(self, X, y):
+        import scipy.sparse as sp
+        import torch
+
+        torch.manual_seed(self.seed)
+        # Labels are the class indices 0 .. n_out - 1 (all loaders here).
+        codes = torch.as_tensor(np.asarray(y, dtype=np.int64))
+        layers, fan_in = [], X.shape[1]
+        for h in self.hidden:
+            layers += [torch.nn.Linear(fan_in, h), torch.nn.ReLU()]
+            fan_in = h
+        layers.append(torch.nn.Linear(fan_in, self.n_out))
+        self.model = torch.nn.Sequential(*layers)
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        rng = np.random.default_rng(self.seed)
+        self.n_batches_ = 0
+        for _ in range(self.epochs):
+            order = rng.permutation(X.shape[0])
+            for start in range(0, X.shape[0], self.batch_size):
+                rows = order[start:start + self.batch_size]
+                xb = X[rows]
+                xb = (_torch_sparse(xb) if sp.issparse(xb)
+                      else torch.as_tensor(np.asarray(xb)))
+                loss = torch.nn.functional.cross_entropy(self.model(xb),
+                                                         codes[rows])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                self.n_batches_ += 1
+                if self.max_batches and self.n_batches_ >= self.max_batches:
+                    return self
+        return self
+
+    def scores(self, X):
+        import scipy.sparse as sp
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], 1024):
+                xb = X[start:start + 1024]
+                xb = (_torch_sparse(xb) if sp.issparse(xb)
+                      else torch.as_tensor(np.asarray(xb)))
+                out.append(self.model(xb).numpy())
+        return np.vstack(out)
+
+
+def _torch_sparse(X):
+    import torch
+
+    X = X.tocoo()
+    return torch.sparse_coo_tensor(np.vstack([X.row, X.col]), X.data, X.shape,
+                                   dtype=torch.float32)
+
+
+def _fit_torch(spec, X_train, y_train):
+    import torch
+
+    p = spec["params"]
+    torch.set_num_threads(p.get("n_threads", 2))
+    est = _TorchModel(p["hidden_layer_sizes"], p["n_out"], p["max_iter"],
+                      p["batch_size"], p["learning_rate_init"], p["random_state"],
+                      p.get("max_batches"))
+    start = time.perf_counter()
+    est.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    weights = sum(t.numel() * t.element_size() for t in est.model.parameters())
+    return est, seconds, {"multiplication_share": 1.0,
+                          "n_threads": torch.get_num_threads(),
+                          "state_mb": 3 * weights / 2**20,
+                          "n_batches": est.n_batches_}
+
+
+def _evaluate(spec, est, X_test, y_test):
+    from sklearn_lsh.metrics import precision_at_k
+
+    metrics = {}
+    if spec["metric"] == "accuracy":
+        metrics["accuracy"] = float(np.mean(est.predict(X_test) == y_test))
+        return metrics
+    if isinstance(est, _TorchModel):
+        scores = est.scores(X_test)
+        top = np.argsort(-scores, axis=1)[:, :5]
+    else:
+        top, _ = est.predict_topk(X_test, k=5)
+    metrics["p_at_1"] = float(precision_at_k(y_test, top, k=1))
+    metrics["p_at_5"] = float(precision_at_k(y_test, top, k=5))
+    return metrics
+
+
+def child(spec):
+    X_train, X_test, y_train, y_test = _load(spec)
+    fit = {"ours": _fit_ours, "mlp": _fit_mlp, "torch": _fit_torch}[spec["model"]]
+    base = _rss_mb("VmRSS")
+    exact_peak = _reset_peak()
+    est, seconds, info = fit(spec, X_train, y_train)
+    peak = _rss_mb("VmHWM") - base
+    result = {**spec, **info, "fit_seconds": seconds,
+              "seconds_per_epoch": seconds / spec["epochs"],
+              "peak_mb": peak if exact_peak else None,
+              "n_train": X_train.shape[0]}
+    if spec.get("samples_per_time"):
+        n_seen = info.get("n_batches", None)
+        n_seen = (n_seen * spec["params"]["batch_size"] if n_seen
+                  else X_train.shape[0] * spec["epochs"])
+        result["seconds_per_10k_samples"] = seconds / n_seen * 10_000
+    if spec.get("evaluate", True):
+        result.update(_evaluate(spec, est, X_test, y_test))
+    print("RESULT " + json.dumps(result, default=float))
+
+
+# -------------------------------------------------------------- parent side
+def run_child(spec):
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
+                         capture_output=True, text=True)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        reason = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"  {spec['name']}: failed ({reason})", flush=True)
+        return {**spec, "error": reason}
+    result = json.loads(lines[-1][len("RESULT "):])
+    shown = {k: result[k] for k in ("accuracy", "p_at_1", "seconds_per_epoch",
+                                    "seconds_per_10k_samples",
+                                    "multiplication_share", "peak_mb")
+             if result.get(k) is not None}
+    print(f"  {spec['name']}: " + ", ".join(
+        f"{k} {v:.4g}" for k, v in shown.items()), flush=True)
+    return result
+
+
+def _have_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def suite_kdd2017(quick):
+    n_train, epochs = (10_000, 2) if quick else (None, 10)
+    fractions = (0.05, 0.25, 1.0) if quick else (0.05, 0.1, 0.25, 0.5, 1.0)
+    specs = []
+    for hidden in ((1000, 1000, 1000), (1000,)):
+        arch = "784-" + "-".join(map(str, hidden)) + "-10"
+        common = dict(hidden_layer_sizes=hidden, batch_size=128, max_iter=epochs,
+                      random_state=0, solver="adam")
+        base = dict(data="fashion", n_train=n_train, epochs=epochs,
+                    metric="accuracy", arch=arch)
+        specs.append({**base, "name": f"{arch} MLPClassifier", "model": "mlp",
+                      "params": common})
+        for s in fractions:
+            params = {**common, "active_fraction": s}
+            if s == 1.0:
+                params["min_active"] = 1000  # every neuron: the dense network
+            specs.append({**base, "name": f"{arch} ours {s:g}", "model": "ours",
+                          "active_fraction": s, "params": params})
+    return specs
+
+
+def _wide_common(quick):
+    return dict(hidden_layer_sizes=(128,), batch_size=128,
+                max_iter=1 if quick else 5, random_state=0,
+                learning_rate_init=1e-3)
+
+
+def suite_wide(quick, threads=None):
+    common = _wide_common(quick)
+    epochs = common["max_iter"]
+    n_train = 20_000 if quick else None
+    base = dict(data="wordnet", n_train=n_train, epochs=epochs, metric="p@k",
+                arch="bow-128-16897")
+    specs = []
+    for n_jobs in threads or (None,):
+        label = f" {n_jobs} thread(s)" if threads else ""
+        specs.append({**base, "name": f"ours{label}", "model": "ours",
+                      "params": {**common, "active_fraction": 0.05,
+                                 "n_jobs": n_jobs}})
+    if threads:
+        return specs
+    if _have_torch():
+        specs.append({**base, "name": "PyTorch dense", "model": "torch",
+                      "params": {**common, "n_out": 16_897}})
+    else:
+        print("  (torch is not installed: the PyTorch column is skipped; "
+              "pip install torch==2.13.0 to run it)")
+    # MLPClassifier binarises y into (n_samples, n_classes): on the full data
+    # that is 65,691 x 16,897; a 4,000-sample subset fits in memory.
+    specs.append({**base, "name": "MLPClassifier (4,000-sample subset)",
+                  "model": "mlp", "n_train": 4_000, "params": common})
+    specs.append({**base, "name": "ours (4,000-sample subset)", "model": "ours",
+                  "n_train": 4_000, "params": {**common, "active_fraction": 0.05}})
+    return specs
+
+
+def suite_threads(quick):
+    return suite_wide(quick, threads=(1, 2))
+
+
+def suite_scale(quick):
+    widths = (10_000, 100_000) if quick else (10_000, 100_000, 670_091)
+    n_train = 20_000 if quick else 50_000
+    specs = []
+    for width in widths:
+        base = dict(data="extreme", n_train=n_train, n_test=5_000,
+                    n_classes=width, metric="p@k", arch=f"135909-128-{width}",
+                    samples_per_time=True, width=width)
+        common = dict(hidden_layer_sizes=(128,), batch_size=256, max_iter=1,
+                      random_state=0)
+        specs.append({**base, "name": f"{width:,} ours", "model": "ours",
+                      "epochs": 1,
+                      "params": {**common, "active_fraction": 1000}})
+        if _have_torch():
+            # The dense network is slow at this width: time a few batches.
+            specs.append({**base, "name": f"{width:,} PyTorch dense",
+                          "model": "torch", "epochs": 1,
+                          "evaluate": width == 100_000,
+                          "params": {**common, "learning_rate_init": 1e-3,
+                                     "n_out": width,
+                                     "max_batches": None if width == 100_000
+                                     else 20}})
+    return specs
+
+
+SUITES = {"kdd2017": suite_kdd2017, "wide": suite_wide, "scale": suite_scale,
+          "threads": suite_threads}
+
+
+def markdown(results):
+    keys = ["name", "accuracy", "p_at_1", "p_at_5", "seconds_per_epoch",
+            "seconds_per_10k_samples", "multiplication_share", "peak_mb",
+            "state_mb", "n_threads"]
+    keys = [k for k in keys if any(r.get(k) is not None for r in results)]
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in results:
+        cells = []
+        for k in keys:
+            v = r.get(k)
+            if v is None:
+                cells.append(r.get("error", "")[:40] if k == "accuracy" else "")
+            elif isinstance(v, float):
+                cells.append(f"{v:.4g}")
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plots(suite, results, out):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  (matplotlib is not installed: no plots)")
+        return
+    if suite == "kdd2017":
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for arch in sorted({r["arch"] for r in results}):
+            rows = [r for r in results if r["arch"] == arch and r["model"] == "ours"
+                    and "accuracy" in r]
+            ref = [r for r in results if r["arch"] == arch and r["model"] == "mlp"
+                   and "accuracy" in r]
+            line = ax.plot([r["active_fraction"] for r in rows],
+                           [r["accuracy"] for r in rows], "o-", label=f"ours {arch}")
+            if ref:
+                ax.axhline(ref[0]["accuracy"], ls="--", color=line[0].get_color(),
+                           label=f"MLPClassifier {arch}")
+        ax.set_xscale("log")
+        ax.set_xlabel("active fraction")
+        ax.set_ylabel("test accuracy")
+        ax.legend(fontsize=7)
+    elif suite == "scale":
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for model in ("ours", "torch"):
+            rows = [r for r in results if r["model"] == model
+                    and "seconds_per_10k_samples" in r]
+            if rows:
+                ax.plot([r["width"] for r in rows],
+                        [r["seconds_per_10k_samples"] for r in rows], "o-",
+                        label={"ours": "ours", "torch": "PyTorch dense"}[model])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("output width")
+        ax.set_ylabel("seconds per 10,000 samples")
+        ax.legend()
+    else:
+        return
+    fig.tight_layout()
+    path = os.path.join(out, f"{suite}.png")
+    fig.savefig(path, dpi=120)
+    print(f"  wrote {path}")
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        child(json.loads(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suite", choices=[*SUITES, "all"])
+    parser.add_argument("--quick", action="store_true", help="a short variant")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    from sklearn_lsh._openmp_helpers import _openmp_effective_n_threads
+
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
+               f"{platform.python_version()}, OpenMP threads "
+               f"{_openmp_effective_n_threads()}")
+    for suite in SUITES if args.suite == "all" else [args.suite]:
+        name = suite + ("-quick" if args.quick else "")
+        print(f"{name} ({machine})", flush=True)
+        results = [run_child(spec) for spec in SUITES[suite](args.quick)]
+        header = (f"### {name}\n\n{datetime.date.today()}, {machine}; command: "
+                  f"`python benchmarks/run.py {suite}"
+                  f"{' --quick' if args.quick else ''}`\n\n")
+        table = header + markdown(results) + "\n"
+        print(table)
+        with open(os.path.join(args.out, f"{name}.json"), "w") as f:
+            json.dump({"machine": machine, "date": str(datetime.date.today()),
+                       "results": results}, f, indent=1, default=float)
+        with open(os.path.join(args.out, f"{name}.md"), "w") as f:
+            f.write(table)
+        plots(name if not args.quick else suite, results, args.out)
+
+
+if __name__ == "__main__":
+    main()
