@@ -5,8 +5,14 @@ layer keeps its neurons in LSH tables, and each sample computes only the
 neurons its input retrieves, forward and backward.
 """
 
-from ._mlp import LSHMLPClassifier, LSHMLPRegressor
+from ._mlp import InconsistentVersionWarning, LSHMLPClassifier, LSHMLPRegressor
 from ._show_versions import show_versions
 from ._version import __version__
 
-__all__ = ["LSHMLPClassifier", "LSHMLPRegressor", "__version__", "show_versions"]
+__all__ = [
+    "InconsistentVersionWarning",
+    "LSHMLPClassifier",
+    "LSHMLPRegressor",
+    "__version__",
+    "show_versions",
+]

@@ -4,6 +4,7 @@ Python decides here (validation, epochs, batches, stopping, table maintenance);
 the Cython worker ``BatchTrainer`` does one mini-batch step per call.
 """
 
+import copy
 import math
 import numbers
 import time
@@ -68,6 +69,129 @@ def _forward_dense(X, coefs, intercepts, activation, out_activation):
             np.exp(a, out=a)
             a /= a.sum(axis=1, keepdims=True)
     return a
+
+
+class InconsistentVersionWarning(UserWarning):
+    """Warns that a model was saved by another version of sklearn_lsh.
+
+    Parameters
+    ----------
+    estimator_name : str
+        The class of the loaded model.
+    original_version : str or None
+        The version that saved it (None: saved before models were stamped).
+    current_version : str
+        The version loading it.
+    """
+
+    def __init__(self, *, estimator_name, original_version, current_version):
+        self.estimator_name = estimator_name
+        self.original_version = original_version
+        self.current_version = current_version
+
+    def __str__(self):
+        if self.original_version is None:
+            saved_by = "an unknown sklearn_lsh version (no version stamp)"
+            advice = "Refit the model."
+        else:
+            saved_by = f"sklearn_lsh {self.original_version}"
+            advice = ("Refit the model, or load it with sklearn_lsh "
+                      f"{self.original_version}.")
+        return (
+            f"Loading {self.estimator_name} saved by {saved_by} into sklearn_lsh "
+            f"{self.current_version}. Its state may not mean the same here: this "
+            f"might lead to breaking code or invalid results. {advice}"
+        )
+
+
+# Saved hash tables. A hashed layer's tables hold what the neurons hashed to
+# at the last rebuild (the weights of that moment, not the current ones), so
+# rebuilding them on load from the current weights would change the model:
+# training would not go on as it would have without the round trip. They are
+# saved instead, compactly: with no bucket capacity, build() keeps every
+# neuron in each table, ordered by id within a bucket, so a table is exactly
+# the bucket key of each neuron (n_items keys of log2(n_buckets) bits,
+# bit-packed), where its arrays take 4 bytes per neuron and per bucket.
+# Tables that are not of that form (checked by unpacking) are saved as they
+# are.
+_PACKED_TABLES_FORMAT = "sklearn_lsh.tables.keys/1"
+_PACK_CHUNK = 1 << 16  # items per chunk of bits; a multiple of 8
+
+
+def _pack_keys(keys, n_bits):
+    """Bit-pack the keys of one table, ``n_bits`` bits each, little-endian."""
+    shifts = np.arange(n_bits, dtype=np.uint32)
+    parts = []
+    for start in range(0, keys.shape[0], _PACK_CHUNK):
+        bits = (keys[start:start + _PACK_CHUNK, None] >> shifts) & 1
+        parts.append(np.packbits(bits.astype(np.uint8), bitorder="little"))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+
+
+def _unpack_keys(packed, n_items, n_bits):
+    keys = np.empty(n_items, dtype=np.uint32)
+    weights = np.left_shift(np.uint32(1), np.arange(n_bits, dtype=np.uint32))
+    chunk_bytes = _PACK_CHUNK * n_bits // 8
+    for i, start in enumerate(range(0, n_items, _PACK_CHUNK)):
+        stop = min(n_items, start + _PACK_CHUNK)
+        bits = np.unpackbits(packed[i * chunk_bytes:(i + 1) * chunk_bytes],
+                             count=(stop - start) * n_bits, bitorder="little")
+        keys[start:stop] = bits.reshape(-1, n_bits) @ weights
+    return keys
+
+
+def _tables_from_keys(keys, n_buckets):
+    """The offsets and ids rows of one table that ``build`` makes from keys."""
+    offsets = np.zeros(n_buckets + 1, dtype=np.int32)
+    np.cumsum(np.bincount(keys, minlength=n_buckets), out=offsets[1:])
+    ids = np.argsort(keys, kind="stable").astype(np.int32)
+    return offsets, ids
+
+
+def _pack_tables(tables):
+    """HashTables as bit-packed bucket keys, or as they are if they cannot be."""
+    cls, args, state = tables.__reduce__()
+    offsets, ids = np.asarray(state["offsets"]), np.asarray(state["ids"])
+    n_tables, n_items = ids.shape
+    n_buckets = offsets.shape[1] - 1
+    if (offsets[:, n_buckets] != n_items).any():
+        return tables  # a capacity dropped ids: the keys do not say which
+    n_bits = max(1, (n_buckets - 1).bit_length())
+    packed = []
+    for t in range(n_tables):
+        keys = np.empty(n_items, dtype=np.uint32)
+        keys[ids[t]] = np.repeat(np.arange(n_buckets, dtype=np.uint32),
+                                 np.diff(offsets[t]))
+        new_offsets, new_ids = _tables_from_keys(keys, n_buckets)
+        if not (np.array_equal(new_offsets, offsets[t])
+                and np.array_equal(new_ids, ids[t])):
+            return tables
+        packed.append(_pack_keys(keys, n_bits))
+    return {
+        "format": _PACKED_TABLES_FORMAT, "cls": cls, "args": args,
+        "state": {k: v for k, v in state.items() if k not in ("offsets", "ids")},
+        "n_bits": n_bits, "keys": np.stack(packed),
+    }
+
+
+def _unpack_tables(packed):
+    if not isinstance(packed, dict):
+        return packed  # saved as HashTables
+    if packed.get("format") != _PACKED_TABLES_FORMAT:
+        raise ValueError(
+            f"The saved hash tables are in format {packed.get('format')!r}, which "
+            f"this version of sklearn_lsh ({__version__}) cannot read; refit the "
+            "model."
+        )
+    tables = packed["cls"](*packed["args"])
+    n_tables, n_buckets, n_items = tables.n_tables, tables.n_buckets, tables.n_items
+    offsets = np.empty((n_tables, n_buckets + 1), dtype=np.int32)
+    ids = np.empty((n_tables, n_items), dtype=np.int32)
+    for t in range(n_tables):
+        keys = _unpack_keys(packed["keys"][t], n_items, packed["n_bits"])
+        offsets[t], ids[t] = _tables_from_keys(keys, n_buckets)
+    tables.__setstate__({**packed["state"], "offsets": offsets, "ids": ids})
+    return tables
 
 
 def _check_option(name, value, options):
@@ -325,8 +449,10 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         else:
             bin_size = 1 << min(3, int(math.log2(fan_in)))
             code_bits = int(math.log2(bin_size))
-        # About 128 / share buckets, and enough tables to retrieve about share *
-        # width neurons from them (ALGORITHM.md section 3).
+        # About 128 / share buckets, and enough tables to retrieve about the
+        # budget from them (SLIDE's rule). On large data, hidden layers learn
+        # better and faster with coarse routing (n_hash_bits=1, n_tables=4 on
+        # Fashion-MNIST: benchmarks/README.md); on small data this rule does.
         if self.n_hash_bits == "auto":
             k = round(math.log2(128 / share) / code_bits)
             k = int(np.clip(k, 1, 24 // code_bits))
@@ -367,9 +493,6 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             intercept = self._random_state.uniform(-bound, bound, fan_out)
             self.coefs_.append(np.asfortranarray(coef, dtype=dtype))
             self.intercepts_.append(intercept.astype(dtype))
-        self._best_coefs = [c.copy(order="K") for c in self.coefs_]
-        self._best_intercepts = [i.copy() for i in self.intercepts_]
-
         self.lsh_layers_ = self._hashed_layers(layer_units)
         self._hash_config = [
             self._layer_hash_config(layer_units[i], layer_units[i + 1])
@@ -522,37 +645,72 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             return X
         return np.ascontiguousarray(X, dtype=dtype)
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         self._validate_params()
         hidden_layer_sizes = self._hidden_sizes()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        n_samples, n_features = X.shape
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-        targets = self._encode_targets(y)
-        layer_units = [n_features, *hidden_layer_sizes, targets["n_outputs"]]
-        self._random_state = check_random_state(self.random_state)
-        if first_pass:
-            self._initialize(layer_units, X.dtype)
-        else:
-            expected = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
-            if expected != layer_units:
+        # Everything a call can fail on is checked before training touches the
+        # model. The attributes set on the way (n_features_in_, classes_, a new
+        # network on a first pass) are put back if a check fails: a failed call
+        # leaves a fitted model as it was, and an unfitted one unfitted.
+        saved = self.__dict__.copy()
+        try:
+            X, y = self._validate_input(X, y, incremental, reset=first_pass,
+                                        classes=classes)
+            n_samples, n_features = X.shape
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X)
+                if (sample_weight < 0).any():
+                    # A batch's step is divided by its weight sum.
+                    i = int(np.argmax(sample_weight < 0))
+                    raise ValueError(
+                        "sample_weight must be non-negative (a zero weight drops "
+                        f"a row); got {float(sample_weight[i])} at index {i}."
+                    )
+            targets = self._encode_targets(y)
+            layer_units = [n_features, *hidden_layer_sizes, targets["n_outputs"]]
+            self._random_state = check_random_state(self.random_state)
+            if first_pass:
+                self._initialize(layer_units, X.dtype)
+            else:
+                expected = [c.shape[0] for c in self.coefs_] + [
+                    self.coefs_[-1].shape[1]]
+                if expected != layer_units:
+                    raise ValueError(
+                        f"The network's layer sizes {expected} differ from those "
+                        f"of this call {layer_units}; refit without warm_start "
+                        "to change hidden_layer_sizes or the number of outputs."
+                    )
+            # Seeds of the active-set padding: batch b of the model's life gets
+            # (seed_base, b), whatever the shuffles drew, so that equal rows in
+            # equal batches get equal active sets.
+            seed_base = int(self._random_state.randint(2**31))
+            split = self._validation_split(targets, n_samples)
+            if sample_weight is not None and not sample_weight[split[0]].any():
                 raise ValueError(
-                    f"The network's layer sizes {expected} differ from those of "
-                    f"this call {layer_units}; refit without warm_start to change "
-                    "hidden_layer_sizes."
+                    "Every training row has sample_weight 0 once the validation "
+                    "set is held out; nothing would be learned."
                 )
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
         self._ensure_writeable_state()
         if not incremental or not hasattr(self, "_optimizer_state"):
             self._reset_optimizer()
         if "dense" not in targets and not self.lsh_layers_[-1]:
-            dense = np.zeros((n_samples, targets["n_outputs"]), dtype=bool)
-            dense[np.arange(n_samples), targets["label_ids"]] = True
+            if "indicator" in targets:
+                dense = targets["indicator"].toarray() != 0
+            else:
+                dense = np.zeros((n_samples, targets["n_outputs"]), dtype=bool)
+                dense[np.arange(n_samples), targets["label_ids"]] = True
             targets["dense"] = dense
-        self._fit_stochastic(X, targets, sample_weight, incremental)
+        self._fit_stochastic(X, targets, sample_weight, incremental, seed_base,
+                             split)
         weights = [*self.coefs_, *self.intercepts_]
         if not all(np.isfinite(w).all() for w in weights):
             raise ValueError(
@@ -561,33 +719,45 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             )
         return self
 
-    def _fit_stochastic(self, X, targets, sample_weight, incremental):
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        n_total = X.shape[0]
-        # Seeds of the active-set padding: batch b of the model's life gets
-        # (seed_base, b), whatever the shuffles drew, so that equal rows in
-        # equal batches get equal active sets.
-        seed_base = int(self._random_state.randint(2**31))
+    def _validation_split(self, targets, n_samples):
+        """Training and validation row indices (all rows train without early
+        stopping)."""
+        if not self.early_stopping:
+            return np.arange(n_samples), None
+        should_stratify = is_classifier(self) and targets["stratify"] is not None
+        stratify = targets["stratify"] if should_stratify else None
+        train_idx, val_idx = train_test_split(
+            np.arange(n_samples), random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify)
+        if val_idx.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        return train_idx, val_idx
+
+    def _fit_stochastic(self, X, targets, sample_weight, incremental, seed_base,
+                        split):
+        train_idx, val_idx = split
+        early_stopping = val_idx is not None
         if early_stopping:
-            should_stratify = is_classifier(self) and targets["stratify"] is not None
-            stratify = targets["stratify"] if should_stratify else None
-            index = np.arange(n_total)
-            train_idx, val_idx = train_test_split(
-                index, random_state=self._random_state,
-                test_size=self.validation_fraction, stratify=stratify)
-            if val_idx.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' "
-                    "or the size of your dataset."
-                )
             X_val = X[val_idx]
             y_val = targets["y"][val_idx]
             sw_val = sample_weight[val_idx] if sample_weight is not None else None
+            if self.validation_scores_ is None:
+                # A warm start after a fit without early stopping.
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+                self._no_improvement_count = 0
+            self._keep_as_best()
         else:
-            train_idx = np.arange(n_total)
             X_val = y_val = sw_val = None
+            if self.best_loss_ is None:
+                # A warm start after a fit with early stopping.
+                self.best_loss_ = np.inf
+                self.validation_scores_ = self.best_validation_score_ = None
+                self._no_improvement_count = 0
 
         n_samples = train_idx.shape[0]
         if self.batch_size == "auto":
@@ -666,12 +836,24 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if early_stopping:
-            self.coefs_ = self._best_coefs
-            self.intercepts_ = self._best_intercepts
-            # The tables must follow the weights they stand for.
-            for i, hashing in enumerate(self._hashing):
-                if hashing is not None:
-                    self._build_tables(i, hashing)
+            # The network of the best validation score: its weights and the
+            # tables its hashed layers retrieved through.
+            self.coefs_, self.intercepts_, self._hashing = self._best
+            del self._best
+
+    def _keep_as_best(self):
+        """Copy the network as the best so far (early stopping).
+
+        Kept only while training: afterwards it is the model itself. Hash
+        functions are never changed in place (a rehash makes new ones); tables
+        are rebuilt in place, so they are copied.
+        """
+        self._best = (
+            [c.copy(order="K") for c in self.coefs_],
+            [i.copy() for i in self.intercepts_],
+            [None if h is None else {**h, "tables": copy.deepcopy(h["tables"])}
+             for h in self._hashing],
+        )
 
     def _trigger_stopping(self, msg):
         if self.solver != "sgd" or self.learning_rate != "adaptive":
@@ -695,6 +877,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         active = np.zeros(n_layers)
         accumulated_loss = 0.0
         l2_factor = 0.0
+        n_skipped = 0
         hash_seconds = 0.0
         rebuild_seconds = 0.0
         n_samples = sample_idx.shape[0]
@@ -704,6 +887,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             rows = sample_idx[batch_slice]
             n_batch = rows.shape[0]
             sw_sum = float(sw[rows].sum()) if sw is not None else float(n_batch)
+            if sw_sum == 0:
+                # Rows of zero weight are as good as absent: a batch of them
+                # takes no step, and has no loss.
+                n_skipped += n_batch
+                continue
             sample_loss, seconds = trainer.run(
                 X, rows, Y=Y, label_indptr=targets.get("label_indptr"),
                 label_ids=targets.get("label_ids"), sample_weight=sw,
@@ -736,10 +924,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         accumulated_loss += 0.5 * self.alpha * l2 * l2_factor
         self.layer_multiplication_share_ = list(macs / dense_macs)
         self.multiplication_share_ = float(macs.sum() / dense_macs.sum())
-        self.mean_active_ = list(active / n_samples)
+        self.mean_active_ = list(active / max(1, n_samples - n_skipped))
         self.hashing_time_ += hash_seconds
         self.rebuild_time_ += rebuild_seconds
-        return {"loss": accumulated_loss / n_samples, "hash_seconds": hash_seconds,
+        return {"loss": accumulated_loss / (n_samples - n_skipped),
+                "hash_seconds": hash_seconds,
                 "rebuild_seconds": rebuild_seconds}
 
     def _rebuild(self, trainer):
@@ -776,8 +965,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 self._no_improvement_count = 0
             if last_valid_score > self.best_validation_score_:
                 self.best_validation_score_ = last_valid_score
-                self._best_coefs = [c.copy(order="K") for c in self.coefs_]
-                self._best_intercepts = [i.copy() for i in self.intercepts_]
+                self._keep_as_best()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -854,19 +1042,31 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # object.__getstate__ gives the live __dict__: change a copy.
+        state = dict(super().__getstate__())
         state["_sklearn_lsh_version"] = __version__
+        # Every fit and partial_fit draws from a new check_random_state(
+        # random_state), so the generator of the last call is not state (a
+        # RandomState given as random_state is kept: it is a parameter).
+        state.pop("_random_state", None)
+        if state.get("_hashing") is not None:
+            state["_hashing"] = [
+                None if h is None else {**h, "tables": _pack_tables(h["tables"])}
+                for h in state["_hashing"]
+            ]
         return state
 
     def __setstate__(self, state):
         version = state.pop("_sklearn_lsh_version", None)
-        if version is not None and version != __version__:
-            warnings.warn(
-                f"Trying to unpickle {type(self).__name__} from sklearn_lsh "
-                f"version {version} when using version {__version__}. This might "
-                "lead to breaking code or invalid results. Use at your own risk.",
-                UserWarning,
-            )
+        if version != __version__:
+            warnings.warn(InconsistentVersionWarning(
+                estimator_name=type(self).__name__, original_version=version,
+                current_version=__version__))
+        if state.get("_hashing") is not None:
+            state["_hashing"] = [
+                None if h is None else {**h, "tables": _unpack_tables(h["tables"])}
+                for h in state["_hashing"]
+            ]
         super().__setstate__(state)
 
 
@@ -919,8 +1119,9 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
     nesterovs_momentum : bool, default=True
         Nesterov's momentum for 'sgd'.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` (stratified) and stop when its score
-        stops improving.
+        Hold out ``validation_fraction`` (stratified, unless multilabel) and
+        stop when its accuracy stops improving; the model is then the network
+        of the best epoch (its weights and its hash tables).
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -934,7 +1135,10 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
     hash_family : {'dwta', 'wta', 'simhash', 'minhash'}, default='dwta'
         The LSH family of the hashed layers.
     n_hash_bits : int or 'auto', default='auto'
-        K, codes per table key. 'auto' aims at about 128 / share buckets.
+        K, codes per table key. 'auto' aims at about 128 / share buckets
+        (SLIDE's rule). On large data, hidden layers often learn better and
+        faster with coarse routing: ``n_hash_bits=1, n_tables=4`` (a sample's
+        active set is then nearly one bucket).
     n_tables : int or 'auto', default='auto'
         L, tables per hashed layer. 'auto' aims at retrieving about the active
         budget.
@@ -1129,31 +1333,41 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
             n_jobs=n_jobs,
         )
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, classes=None):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
             dtype=(np.float64, np.float32), reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+        if classes is not None:
+            # The first call to partial_fit: the classes are given (those of a
+            # multilabel y are its columns).
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif (not hasattr(self, "classes_")) or (
+                not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same "
-                        "classes as in the previous call to fit. Previously "
-                        f"got {self.classes_}, `y` has {classes}"
-                    )
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            return X, y
+        y_classes = unique_labels(y)
+        if self.warm_start and not incremental:
+            if set(y_classes) != set(self.classes_):
                 raise ValueError(
-                    "`y` has classes not in `self.classes_`. "
-                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                    "warm_start can only be used where `y` has the same "
+                    "classes as in the previous call to fit. Previously "
+                    f"got {self.classes_}, `y` has {y_classes}"
                 )
+        elif len(np.setdiff1d(y_classes, self.classes_, assume_unique=True)):
+            raise ValueError(
+                "`y` has classes not in `self.classes_`. "
+                f"`self.classes_` has {self.classes_}. 'y' has {y_classes}."
+            )
         return X, y
 
     def _encode_targets(self, y):
@@ -1167,8 +1381,9 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
             Y.sort_indices()
             indptr = Y.indptr.astype(np.int64)
             label_ids = Y.indices.astype(np.int32)
+            # The dense indicator is built only for a dense output layer (_fit).
             return {"n_outputs": n_classes, "y": y, "stratify": None,
-                    "dense": Y.toarray() != 0, "label_indptr": indptr,
+                    "indicator": Y, "label_indptr": indptr,
                     "label_ids": label_ids,
                     "max_labels": int(np.diff(indptr).max(initial=0))}
         codes = np.searchsorted(self.classes_, y)
@@ -1225,20 +1440,16 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         if first_call and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
-            classes = unique_labels(classes)
+            given, classes = classes, unique_labels(classes)
             if not first_call and not np.array_equal(self.classes_, classes):
                 raise ValueError(
-                    f"`classes={classes!r}` is not the same as on last call to "
+                    f"`classes={given!r}` is not the same as on last call to "
                     f"partial_fit, was: {self.classes_!r}"
                 )
-        if first_call:
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-            self.classes_ = self._label_binarizer.classes_
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        # On a first call, _fit sets classes_ from `classes` once the data are
+        # checked.
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         classes=classes if first_call else None)
 
     def predict(self, X):
         """Predict classes.
@@ -1410,7 +1621,8 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
     nesterovs_momentum : bool, default=True
         Nesterov's momentum.
     early_stopping : bool, default=False
-        Stop on a held-out R^2.
+        Stop on a held-out R^2; the model is then the network of the best
+        epoch (its weights and its hash tables).
     validation_fraction : float, default=0.1
         Held-out share for early stopping.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -1562,7 +1774,7 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
             n_jobs=n_jobs,
         )
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, classes=None):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
             y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
@@ -1570,7 +1782,8 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
-            raise ValueError("loss='poisson' requires y >= 0; y has negative values.")
+            raise ValueError("loss='poisson' requires y >= 0; y has negative values "
+                             f"(the least is {float(np.min(y))}).")
         return X, y
 
     def _encode_targets(self, y):

@@ -1,7 +1,6 @@
 """Sparse forward and backward passes of a network with hashed layers.
 
-One call of ``train_batch`` is one mini-batch step, in two phases (see
-ALGORITHM notes, "a two-phase batch step"):
+One call of ``BatchTrainer.run`` is one mini-batch step, in two phases:
 
 1. Parallel over samples: for each layer, choose the active neurons (all of
    them for a dense layer; for a hashed layer, the neurons the layer input's
@@ -37,7 +36,15 @@ from ._hashing cimport (
 )
 from ._openmp_helpers cimport omp_get_thread_num
 from ._optimizers cimport adam_row, sgd_row
-from ._tables cimport HashTables, query_row, query_scratch_t, tables_t
+from ._tables cimport (
+    THRESHOLD,
+    TOPK,
+    UNION,
+    HashTables,
+    query_row,
+    query_scratch_t,
+    tables_t,
+)
 from ._typedefs cimport int32_t, int64_t, intp_t, key_t, uint64_t
 
 # Activations (hidden and output) and solvers, as the Python side names them.
@@ -51,7 +58,7 @@ cdef enum:
 
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU, "softmax": SOFTMAX, "exp": EXP}
-STRATEGIES = {"union": 0, "topk": 1, "threshold": 2}
+STRATEGIES = {"union": UNION, "topk": TOPK, "threshold": THRESHOLD}
 
 cdef enum:
     ADAM = 0

@@ -106,8 +106,8 @@ def test_digits_learns_within_reach_of_mlp(digits):
     mlp = _quiet(MLPClassifier(**kwargs), X_train, y_train)
     acc, ref = ours.score(X_test, y_test), mlp.score(X_test, y_test)
     assert ours.multiplication_share_ <= 0.15
-    # Measured 0.927 against 0.976: LSH routing of a 1,347-sample training set
-    # generalises about 5 points worse (see the closing note of issue 3); this
+    # Measured 0.916 against 0.976: LSH routing of a 1,347-sample training set
+    # generalises about 6 points worse (the issue asks for 2: not reached); this
     # guards against regressions from there.
     assert acc >= ref - 0.07, (acc, ref)
 
