@@ -24,6 +24,7 @@ from ._typedefs cimport (
     float32_t, float64_t, int8_t, int32_t, int64_t, intp_t, key_t, uint64_t,
 )
 
+from ._hashing import _check_int
 from ._openmp_helpers import _openmp_effective_n_threads
 
 cdef enum:
@@ -291,18 +292,6 @@ cdef intp_t query_row(
 
 # ---------------------------------------------------------------------------
 # Python-level checks.
-
-def _check_int(name, value, low, high=None):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {allowed}; got {value!r}.")
-    return int(value)
-
 
 def _check_int32(name, arr, shape):
     # An int32 C-contiguous writable array of the given shape (copied if needed).
