@@ -77,6 +77,7 @@ cdef struct layer_t:
     bint hashed
     intp_t width                 # slot width per sample (n_out if dense)
     intp_t budget                # hashed: at most this many retrieved
+    intp_t n_candidates          # hashed: retrieved, then the best budget kept
     intp_t min_active            # hashed: pad with random neurons up to this
     int strategy
     int min_count
@@ -95,6 +96,7 @@ cdef struct layer_t:
     void* act                    # (batch, width)
     void* delta                  # (batch, width)
     int64_t* macs                # (batch,) multiply-adds of the forward pass
+                                 # (ranking the retrieved included)
     # Regrouped (neuron -> slots) lists of a hashed layer, phase 2.
     int64_t* touched_offsets     # (n_out + 1,)
     int64_t* touched_slots       # (batch * width,) entries ii * width + a
@@ -108,6 +110,9 @@ cdef struct scratch_t:
     key_t* keys
     query_scratch_t query
     int32_t* retrieved           # a query's result (n_out of the widest layer)
+    double* scores               # pre-activations of the retrieved, for ranking
+    double* pre_act              # (n_out) kept ranked pre-activation, by id
+    int32_t* pre_marker          # set_stamp where pre_act holds this set's value
     int32_t* set_marker          # active-set membership, stamped
     int32_t set_stamp
     intp_t marker_size           # length of both marker arrays
@@ -207,6 +212,46 @@ cdef void _activate(int activation, floating* z, intp_t n) noexcept nogil:
             z[a] = z[a] / total
 
 
+cdef inline bint _ranks_before(double score_a, int32_t id_a, double score_b,
+                               int32_t id_b) noexcept nogil:
+    # Larger score first; ties by smaller id, so the order is deterministic.
+    return score_a > score_b or (score_a == score_b and id_a < id_b)
+
+
+cdef void _select_best(double* scores, int32_t* ids, intp_t n,
+                       intp_t m) noexcept nogil:
+    """Reorder so that the first m entries are the m best (quickselect)."""
+    cdef intp_t lo = 0, hi = n - 1, i, j, mid
+    cdef double pivot_score, ts
+    cdef int32_t pivot_id, ti
+    if m <= 0 or m >= n:
+        return
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        pivot_score, pivot_id = scores[mid], ids[mid]
+        i, j = lo, hi
+        while i <= j:
+            while _ranks_before(scores[i], ids[i], pivot_score, pivot_id):
+                i += 1
+            while _ranks_before(pivot_score, pivot_id, scores[j], ids[j]):
+                j -= 1
+            if i <= j:
+                ts = scores[i]
+                scores[i] = scores[j]
+                scores[j] = ts
+                ti = ids[i]
+                ids[i] = ids[j]
+                ids[j] = ti
+                i += 1
+                j -= 1
+        if m - 1 <= j:
+            hi = j
+        elif m - 1 >= i:
+            lo = i
+        else:
+            return
+
+
 cdef intp_t _choose_active(
     const layer_t* layer,
     intp_t ii,
@@ -220,14 +265,17 @@ cdef intp_t _choose_active(
     uint64_t rng_state,
     scratch_t* s,
     double* hash_seconds,
+    int64_t* rank_macs,
 ) noexcept nogil:
     """Write the sample's active neurons of a hashed layer, ascending."""
     cdef int32_t* out = layer.ids + ii * layer.width
     # Not s.query.candidates: top-k and threshold queries use that internally.
     cdef int32_t* candidates = s.retrieved
     cdef floating* nz_vals = <floating*> s.nz_vals
-    cdef intp_t n = 0, t, n_candidates, nnz = 0
+    cdef intp_t n = 0, t, n_candidates, nnz = 0, m
     cdef int32_t k
+    cdef const floating* W = <const floating*> layer.weights
+    cdef const floating* bias = <const floating*> layer.bias
     cdef double start = _now()
     # The markers serve layers of several widths: clear them whole before a
     # stamp wraps (query_row alone would clear only this layer's range).
@@ -247,7 +295,8 @@ cdef intp_t _choose_active(
         hash_sparse_row(layer.family, s.nz_ids, nz_vals, nnz, s.hash_scratch,
                         s.codes, s.keys)
     n_candidates = query_row(layer.tables, s.keys, layer.strategy,
-                             layer.budget, layer.min_count, &s.query, candidates)
+                             layer.n_candidates, layer.min_count, &s.query,
+                             candidates)
     hash_seconds[0] += _now() - start
     # Padding depends on the batch seed and the sample's own keys, not on its
     # place in the batch: equal rows get equal active sets (so a weight of 2
@@ -257,6 +306,7 @@ cdef intp_t _choose_active(
 
     if s.set_stamp >= 2147483647 - 1:
         memset(s.set_marker, 0, s.marker_size * sizeof(int32_t))
+        memset(s.pre_marker, 0, s.marker_size * sizeof(int32_t))
         s.set_stamp = 0
     s.set_stamp += 1
     # The true labels first: they are always active during training.
@@ -266,6 +316,27 @@ cdef intp_t _choose_active(
             s.set_marker[k] = s.set_stamp
             out[n] = k
             n += 1
+    if layer.n_candidates > layer.budget and n_candidates > layer.budget - n:
+        # More retrieved than room: keep the largest pre-activations (the
+        # k winners among the candidates), computed exactly.
+        m = 0
+        for t in range(n_candidates):
+            k = candidates[t]
+            if s.set_marker[k] == s.set_stamp:
+                continue
+            candidates[m] = k
+            if input_dense:
+                s.scores[m] = bias[k] + _dot(layer.n_in, W + k * layer.n_in, in_dense)
+            else:
+                s.scores[m] = bias[k] + _gather_dot(W + k * layer.n_in, s.nz_ids,
+                                                     nz_vals, nnz)
+            m += 1
+        rank_macs[0] += m * (layer.n_in if input_dense else nnz)
+        n_candidates = m
+        _select_best(s.scores, candidates, m, layer.budget - n)
+        for t in range(min(m, layer.budget - n)):
+            s.pre_act[candidates[t]] = s.scores[t]
+            s.pre_marker[candidates[t]] = s.set_stamp
     for t in range(n_candidates):
         if n >= layer.budget:
             break
@@ -379,6 +450,8 @@ cdef void _forward_backward_sample(
     cdef int32_t k
     cdef floating dk
     cdef uint64_t rng_state
+    cdef int64_t rank_macs
+    cdef bint ranked
 
     for l in range(n_layers):
         layer = &layers[l]
@@ -402,6 +475,7 @@ cdef void _forward_backward_sample(
                 in_ids = prev.ids + ii * prev.width
                 in_vals = <floating*> prev.act + ii * prev.width
 
+        rank_macs = 0
         if layer.hashed:
             n_labels = 0
             if training and l == n_layers - 1:
@@ -410,11 +484,11 @@ cdef void _forward_backward_sample(
             rng_state = seed ^ (<uint64_t> (l + 1) * <uint64_t> 0xD1B54A32D192ED03)
             n_act = _choose_active(layer, ii, input_dense, in_dense, in_ids,
                                    in_vals, in_n, labels, n_labels, rng_state,
-                                   s, hash_seconds)
+                                   s, hash_seconds, &rank_macs)
         else:
             n_act = layer.n_out
         layer.n_active[ii] = n_act
-        layer.macs[ii] = n_act * in_n
+        ranked = layer.hashed and rank_macs > 0
 
         out = <floating*> layer.act + ii * layer.width
         W = <floating*> layer.weights
@@ -422,10 +496,15 @@ cdef void _forward_backward_sample(
         ids = layer.ids + ii * layer.width
         for a in range(n_act):
             k = ids[a] if layer.hashed else <int32_t> a
+            if ranked and s.pre_marker[k] == s.set_stamp:
+                out[a] = <floating> s.pre_act[k]   # computed when ranking
+                continue
+            rank_macs += in_n
             if input_dense:
                 out[a] = b[k] + _dot(layer.n_in, W + k * layer.n_in, in_dense)
             else:
                 out[a] = b[k] + _gather_dot(W + k * layer.n_in, in_ids, in_vals, in_n)
+        layer.macs[ii] = rank_macs
         _activate(layer.activation, out, n_act)
 
     if not training:
@@ -769,6 +848,7 @@ cdef class BatchTrainer:
                 c.family = &hf.c
                 c.tables = &tables.c
                 c.budget = spec["budget"]
+                c.n_candidates = max(c.budget, spec.get("n_candidates", c.budget))
                 c.min_active = spec["min_active"]
                 c.strategy = STRATEGIES[spec["strategy"]]
                 c.min_count = spec["min_count"]
@@ -835,6 +915,9 @@ cdef class BatchTrainer:
                 "counts": np.zeros(max_n, dtype=np.int32),
                 "candidates": np.zeros(max_n, dtype=np.int32),
                 "retrieved": np.zeros(max_n, dtype=np.int32),
+                "scores": np.zeros(max_n, dtype=np.float64),
+                "pre_act": np.zeros(max_n, dtype=np.float64),
+                "pre_marker": np.zeros(max_n, dtype=np.int32),
                 "set_marker": np.zeros(max_n, dtype=np.int32),
                 "nz_ids": np.zeros(max(max_in, max_n), dtype=np.int32),
                 "nz_vals": np.zeros(max(max_in, max_n), dtype=self.dtype),
@@ -851,6 +934,9 @@ cdef class BatchTrainer:
             self.scratch[tid].query.candidates = <int32_t*> <intp_t> buffers["candidates"].ctypes.data
             self.scratch[tid].query.stamp = 0
             self.scratch[tid].retrieved = <int32_t*> <intp_t> buffers["retrieved"].ctypes.data
+            self.scratch[tid].scores = <double*> <intp_t> buffers["scores"].ctypes.data
+            self.scratch[tid].pre_act = <double*> <intp_t> buffers["pre_act"].ctypes.data
+            self.scratch[tid].pre_marker = <int32_t*> <intp_t> buffers["pre_marker"].ctypes.data
             self.scratch[tid].set_marker = <int32_t*> <intp_t> buffers["set_marker"].ctypes.data
             self.scratch[tid].set_stamp = 0
             self.scratch[tid].marker_size = max_n

@@ -106,10 +106,9 @@ def test_digits_learns_within_reach_of_mlp(digits):
     mlp = _quiet(MLPClassifier(**kwargs), X_train, y_train)
     acc, ref = ours.score(X_test, y_test), mlp.score(X_test, y_test)
     assert ours.multiplication_share_ <= 0.15
-    # Measured 0.916 against 0.976: LSH routing of a 1,347-sample training set
-    # generalises about 6 points worse (the issue asks for 2: not reached); this
-    # guards against regressions from there.
-    assert acc >= ref - 0.07, (acc, ref)
+    # Measured 0.962 against 0.976 with a share of 14.3%: the top-k of the
+    # tables, then the best 100 of 150 candidates by exact pre-activation.
+    assert acc >= ref - 0.02, (acc, ref)
 
 
 def test_regressor_learns():
@@ -150,10 +149,13 @@ def test_sparse_input_equals_dense(fmt, index_dtype):
         Xs.indices = Xs.indices.astype(index_dtype)
         Xs.indptr = Xs.indptr.astype(index_dtype)
     # Sparse rows step only the input weights they touch (lazy Adam); with no
-    # L2 and one batch an epoch, every other weight has a zero gradient at
-    # every step, so the two trainings are the same.
+    # L2, one batch an epoch and the same active sets at every epoch, every
+    # other weight has a zero gradient at every step, so the two trainings are
+    # the same. (Ranked candidates, candidate_factor > 1, follow the weights:
+    # the active sets change between epochs and dense Adam's momentum then
+    # moves entries that lazy Adam leaves.)
     kwargs = dict(hidden_layer_sizes=(300,), max_iter=3, random_state=0, n_jobs=1,
-                  alpha=0.0, batch_size=150)
+                  alpha=0.0, batch_size=150, candidate_factor=1.0)
     dense = _quiet(LSHMLPClassifier(**kwargs), X, y)
     sparse = _quiet(LSHMLPClassifier(**kwargs), Xs, y)
     for a, b in zip(dense.coefs_, sparse.coefs_):
@@ -258,6 +260,7 @@ def test_inference_modes(digits):
     (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes"),
     (dict(lsh_layers=[5]), "lsh_layers names layer 5"),
     (dict(n_tables=0), "n_tables.*got 0"),
+    (dict(candidate_factor=0.5), "candidate_factor.*0.5"),
 ])
 def test_bad_parameters(params, match):
     X, y = make_classification(n_samples=50, random_state=0)

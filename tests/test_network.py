@@ -363,3 +363,75 @@ def test_active_sets_are_the_tables_answer(strategy):
         expected = np.sort(ids[indptr[r]:indptr[r + 1]])
         got = trainer.active_ids[0][r, : trainer.n_active[0][r]]
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("strategy", ["union", "topk"])
+def test_ranked_candidates_keep_the_largest_pre_activations(strategy, sparse):
+    """With n_candidates > budget, the retrieved neurons are ranked by their
+    exact pre-activation and the budget largest are kept (ties by id), with
+    the same outputs as computing them again; the ranking is counted."""
+    dtype = np.float64
+    sizes = [16, 400, 5]
+    budget, n_candidates = 25, 90
+    specs = make_network(sizes, "relu", "softmax", dtype, (True, False), seed=5)
+    W, b = specs[0]["weights"], specs[0]["bias"]
+    hf = HashFunctions("wta", 1, 12, sizes[0], bin_size=4, seed=2)
+    tables = HashTables(12, hf.n_buckets, sizes[1], seed=2)
+    tables.build_from_rows(hf, W)
+    specs[0].update(hash_functions=hf, tables=tables, budget=budget,
+                    n_candidates=n_candidates, min_active=0, strategy=strategy,
+                    min_count=1)
+    X, _, _, _ = make_data(20, sizes[0], sizes[-1], "softmax", dtype, sparse,
+                           seed=6)
+    Xd = X.toarray() if sparse else X
+    trainer = BatchTrainer(specs, 20, 2, inference_only=True)
+    trainer.run(X, np.arange(20, dtype=np.intp), training=False)
+    indptr, ids = tables.query(hf.hash(X), strategy=strategy,
+                               budget=n_candidates)
+    n_ranked = 0
+    for r in range(20):
+        pool = ids[indptr[r]:indptr[r + 1]]
+        z = Xd[r] @ W[pool].T + b[pool]
+        order = np.lexsort((pool, -z))   # largest first, ties by smaller id
+        expected = np.sort(pool[order[:budget]])
+        n_act = trainer.n_active[0][r]
+        got = trainer.active_ids[0][r, :n_act]
+        np.testing.assert_array_equal(got, expected)
+        pre = Xd[r] @ W[got].T + b[got]
+        np.testing.assert_allclose(trainer.activations[0][r, :n_act],
+                                   np.maximum(pre, 0), rtol=1e-12)
+        if len(pool) > budget:
+            n_ranked += 1
+            nnz = np.count_nonzero(Xd[r]) if sparse else sizes[0]
+            assert trainer.macs[0][r] == len(pool) * nnz
+    assert n_ranked > 10
+
+
+def test_ranking_keeps_labels_and_ranks_the_rest():
+    """In the output layer the labels stay active; the ranking fills the rest
+    of the budget from the other candidates."""
+    dtype = np.float64
+    sizes = [10, 300]
+    specs = make_network(sizes, "relu", "softmax", dtype, (True,), seed=1)
+    W, b = specs[0]["weights"], specs[0]["bias"]
+    hf = HashFunctions("wta", 1, 8, sizes[0], bin_size=2, seed=3)
+    tables = HashTables(8, hf.n_buckets, sizes[1], seed=3)
+    tables.build_from_rows(hf, W)
+    specs[0].update(hash_functions=hf, tables=tables, budget=12, n_candidates=60,
+                    min_active=0, strategy="topk", min_count=1, extra_width=2)
+    X, _, label_indptr, label_ids = make_data(6, sizes[0], sizes[-1], "softmax",
+                                              dtype, False, seed=2)
+    trainer = BatchTrainer(specs, 6, 1)
+    rows = np.arange(6, dtype=np.intp)
+    trainer.run(X, rows, Y=None, label_indptr=label_indptr, label_ids=label_ids,
+                training=True, seed=0, solver="gradient")
+    indptr, ids = tables.query(hf.hash(X), strategy="topk", budget=60)
+    for r in range(6):
+        label = label_ids[label_indptr[r]]
+        pool = np.setdiff1d(ids[indptr[r]:indptr[r + 1]], [label])
+        z = X[r] @ W[pool].T + b[pool]
+        kept = pool[np.lexsort((pool, -z))[:11]]
+        expected = np.sort(np.append(kept, label))
+        got = trainer.active_ids[0][r, : trainer.n_active[0][r]]
+        np.testing.assert_array_equal(got, expected)

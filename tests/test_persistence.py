@@ -257,11 +257,11 @@ def test_saved_model_is_compact(config, datasets, tmp_path):
     assert ratio <= 1.5, ratio
 
 
-def test_saved_model_is_compact_with_default_settings(tmp_path):
+def test_saved_model_is_compact_with_many_tables(tmp_path):
     X, y = make_classification(n_samples=400, n_features=64, n_informative=20,
                                n_classes=10, random_state=0)
     for active_fraction in (0.01, 0.05):
-        est = LSHMLPClassifier(hidden_layer_sizes=(1000,),
+        est = LSHMLPClassifier(hidden_layer_sizes=(1000,), n_tables=256,
                                active_fraction=active_fraction, max_iter=2,
                                random_state=0).fit(X, y)
         raw_tables = sum(h["tables"].nbytes for h in est._hashing if h)
