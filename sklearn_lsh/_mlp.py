@@ -623,7 +623,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     hash_functions=self._hashing[i]["hash_functions"],
                     tables=self._hashing[i]["tables"],
                     budget=config["budget"],
-                    n_candidates=config["n_candidates"],
+                    n_candidates=config.get("n_candidates", config["budget"]),
                     min_active=config["min_active"],
                     strategy=self.sampling,
                     min_count=self.sampling_threshold,
@@ -1254,6 +1254,14 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
     and the L2 penalty reaches a neuron only when it is touched. The training
     loss is computed over each sample's active outputs (a sampled softmax in a
     hashed output layer); its L2 term uses the weights at the end of the epoch.
+
+    On dense inputs with many zeros (images), ``hash_family='wta'`` reads the
+    zeros that DWTA skips, and coarse routing with more ranked candidates
+    trains better and faster: Fashion-MNIST, 784-1000x3-10 at 5%, 10 epochs,
+    reaches 0.809 test accuracy with the defaults (5.6 s an epoch), 0.853 with
+    ``hash_family='wta', n_hash_bits=1, n_tables=4, sampling='union',
+    candidate_factor=3`` (3.1 s), against MLPClassifier's 0.891 (20.4 s)
+    (``benchmarks/README.md``).
 
     Examples
     --------

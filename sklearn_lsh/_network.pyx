@@ -95,8 +95,7 @@ cdef struct layer_t:
     intp_t* n_active             # (batch,)
     void* act                    # (batch, width)
     void* delta                  # (batch, width)
-    int64_t* macs                # (batch,) multiply-adds of the forward pass
-                                 # (ranking the retrieved included)
+    int64_t* macs                # (batch,) forward multiply-adds, ranking too
     # Regrouped (neuron -> slots) lists of a hashed layer, phase 2.
     int64_t* touched_offsets     # (n_out + 1,)
     int64_t* touched_slots       # (batch * width,) entries ii * width + a
@@ -328,8 +327,8 @@ cdef intp_t _choose_active(
             if input_dense:
                 s.scores[m] = bias[k] + _dot(layer.n_in, W + k * layer.n_in, in_dense)
             else:
-                s.scores[m] = bias[k] + _gather_dot(W + k * layer.n_in, s.nz_ids,
-                                                     nz_vals, nnz)
+                s.scores[m] = bias[k] + _gather_dot(
+                    W + k * layer.n_in, s.nz_ids, nz_vals, nnz)
             m += 1
         rank_macs[0] += m * (layer.n_in if input_dense else nnz)
         n_candidates = m
@@ -450,7 +449,7 @@ cdef void _forward_backward_sample(
     cdef int32_t k
     cdef floating dk
     cdef uint64_t rng_state
-    cdef int64_t rank_macs
+    cdef int64_t layer_macs
     cdef bint ranked
 
     for l in range(n_layers):
@@ -475,7 +474,7 @@ cdef void _forward_backward_sample(
                 in_ids = prev.ids + ii * prev.width
                 in_vals = <floating*> prev.act + ii * prev.width
 
-        rank_macs = 0
+        layer_macs = 0
         if layer.hashed:
             n_labels = 0
             if training and l == n_layers - 1:
@@ -484,11 +483,11 @@ cdef void _forward_backward_sample(
             rng_state = seed ^ (<uint64_t> (l + 1) * <uint64_t> 0xD1B54A32D192ED03)
             n_act = _choose_active(layer, ii, input_dense, in_dense, in_ids,
                                    in_vals, in_n, labels, n_labels, rng_state,
-                                   s, hash_seconds, &rank_macs)
+                                   s, hash_seconds, &layer_macs)
         else:
             n_act = layer.n_out
         layer.n_active[ii] = n_act
-        ranked = layer.hashed and rank_macs > 0
+        ranked = layer.hashed and layer_macs > 0  # ranking ran
 
         out = <floating*> layer.act + ii * layer.width
         W = <floating*> layer.weights
@@ -499,12 +498,12 @@ cdef void _forward_backward_sample(
             if ranked and s.pre_marker[k] == s.set_stamp:
                 out[a] = <floating> s.pre_act[k]   # computed when ranking
                 continue
-            rank_macs += in_n
+            layer_macs += in_n
             if input_dense:
                 out[a] = b[k] + _dot(layer.n_in, W + k * layer.n_in, in_dense)
             else:
                 out[a] = b[k] + _gather_dot(W + k * layer.n_in, in_ids, in_vals, in_n)
-        layer.macs[ii] = rank_macs
+        layer.macs[ii] = layer_macs
         _activate(layer.activation, out, n_act)
 
     if not training:
@@ -793,7 +792,9 @@ cdef class BatchTrainer:
         ``moment1_b``, ``moment2_b`` (same shapes as weights/bias), ``steps``
         (n_out,) int64, and for hashed layers ``hash_functions``
         (HashFunctions), ``tables`` (HashTables), ``budget``, ``min_active``,
-        ``strategy`` (str), ``min_count``, ``extra_width`` (room for labels).
+        ``strategy`` (str), ``min_count``, ``extra_width`` (room for labels)
+        and optionally ``n_candidates`` (retrieved, ranked by pre-activation,
+        the best ``budget`` kept; default ``budget``: no ranking).
     batch_size : int
         The largest batch this worker will process.
     n_threads : int
