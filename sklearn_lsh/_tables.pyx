@@ -181,6 +181,13 @@ cdef void _reinsert_table(
 # ---------------------------------------------------------------------------
 # Queries.
 
+cdef inline const int32_t* _bucket(const tables_t* tables, int t, key_t key,
+                                   intp_t* size) noexcept nogil:
+    """The ids of table t's bucket for key, and (in size) how many."""
+    cdef intp_t b = t * (tables.n_buckets + 1) + (key & (tables.n_buckets - 1))
+    size[0] = tables.offsets[b + 1] - tables.offsets[b]
+    return tables.ids + t * tables.n_items + tables.offsets[b]
+
 cdef intp_t query_row(
     const tables_t* tables,
     const key_t* keys,
@@ -193,9 +200,7 @@ cdef intp_t query_row(
     cdef int t, c
     cdef int L = tables.n_tables
     cdef intp_t N = tables.n_items
-    cdef intp_t stride = tables.n_buckets + 1
-    cdef intp_t mask = tables.n_buckets - 1
-    cdef intp_t k, n = 0, n_cand = 0, limit, start, stop
+    cdef intp_t k, n = 0, n_cand = 0, limit, size
     cdef const int32_t* bucket
     cdef int32_t item, stamp, acc, h
     cdef int32_t* marker = scratch.marker
@@ -212,10 +217,8 @@ cdef intp_t query_row(
 
     if strategy == UNION:
         for t in range(L):
-            start = tables.offsets[t * stride + (keys[t] & mask)]
-            stop = tables.offsets[t * stride + (keys[t] & mask) + 1]
-            bucket = tables.ids + t * N
-            for k in range(start, stop):
+            bucket = _bucket(tables, t, keys[t], &size)
+            for k in range(size):
                 item = bucket[k]
                 if marker[item] != stamp:
                     marker[item] = stamp
@@ -227,10 +230,8 @@ cdef intp_t query_row(
 
     # TOPK and THRESHOLD: count each candidate across the L buckets.
     for t in range(L):
-        start = tables.offsets[t * stride + (keys[t] & mask)]
-        stop = tables.offsets[t * stride + (keys[t] & mask) + 1]
-        bucket = tables.ids + t * N
-        for k in range(start, stop):
+        bucket = _bucket(tables, t, keys[t], &size)
+        for k in range(size):
             item = bucket[k]
             if marker[item] != stamp:
                 marker[item] = stamp
