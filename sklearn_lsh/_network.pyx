@@ -12,6 +12,13 @@ One call of ``BatchTrainer.run`` is one mini-batch step, in two phases:
    the sum, in sample order, of delta x input over its samples, followed at
    once by the optimizer step on that row.
 
+Steps are counted from the worker's construction (``step_base`` is the
+optimizer's global step then). Each row, and each entry of a row fed by a
+sparse input, remembers its last step; an entry skipped by some steps catches
+up on them in closed form when it is next stepped, or in ``catch_up`` at the
+end of a fit call (see ``_optimizers``), so that the weights move as a dense
+optimizer's would.
+
 No two threads write the same memory, and every sum runs in a fixed order, so
 a step gives the same bits for any number of threads.
 """
@@ -35,7 +42,15 @@ from ._hashing cimport (
     scratch_size,
 )
 from ._openmp_helpers cimport omp_get_thread_num
-from ._optimizers cimport adam_row, sgd_row
+from ._optimizers cimport (
+    CatchUp,
+    adam_catch_up_row,
+    adam_row,
+    catch_up_t,
+    sgd_catch_up_row,
+    sgd_row,
+)
+from ._optimizers import catch_up_tables
 from ._tables cimport (
     THRESHOLD,
     TOPK,
@@ -89,7 +104,11 @@ cdef struct layer_t:
     void* moment2_w              # Adam second moment (unused by SGD)
     void* moment1_b
     void* moment2_b
-    int64_t* steps               # (n_out,) optimizer steps of each neuron
+    int32_t* row_last            # (n_out,) each neuron's last step
+    # Hashed layers fed a sparse input: each weight's last step (n_out, n_in);
+    # dense layers fed a sparse input: each input's (n_in,); else NULL.
+    int32_t* entry_last
+    int32_t* col_last
     # Per-sample slots of the current batch.
     int32_t* ids                 # (batch, width) active ids, ascending
     intp_t* n_active             # (batch,)
@@ -616,6 +635,9 @@ cdef void _update_neuron(
     double epsilon,
     double momentum,
     bint nesterov,
+    int32_t step,
+    int64_t step_base,
+    const catch_up_t* catch_up,
 ) noexcept nogil:
     """Gradient row of neuron k summed over its samples, then its step.
 
@@ -636,6 +658,9 @@ cdef void _update_neuron(
     cdef bint sparse_input = (not x_dense) if l == 0 else prev.hashed
     cdef int32_t* cols = s.cols if sparse_input else NULL
     cdef intp_t n_cols = 0
+    cdef int32_t* last = NULL
+    cdef int32_t* stamp = NULL
+    cdef int32_t row_last = layer.row_last[k]
     if sparse_input:
         if s.col_stamp >= 2147483647 - 1:
             memset(s.col_marker, 0, s.col_marker_size * sizeof(int32_t))
@@ -689,7 +714,13 @@ cdef void _update_neuron(
                 _axpy(n_in, dk, a_prev, grad)
     if not sparse_input:
         n_cols = n_in
-    layer.steps[k] += 1
+    # Each entry's last step: its own in a hashed layer, its input's in a dense
+    # one (stamped after the whole layer is stepped), else the row's.
+    if layer.entry_last != NULL:
+        last = stamp = layer.entry_last + k * n_in
+    elif layer.col_last != NULL:
+        last = layer.col_last
+    layer.row_last[k] = step
     if solver == GRADIENT:
         _store_gradient(<floating*> layer.moment1_w + k * n_in,
                         <floating*> layer.weights + k * n_in, grad, cols, n_cols,
@@ -700,18 +731,44 @@ cdef void _update_neuron(
                  <floating*> layer.moment1_w + k * n_in,
                  <floating*> layer.moment2_w + k * n_in,
                  grad, cols, n_cols, scale, alpha, learning_rate, beta_1, beta_2,
-                 epsilon, layer.steps[k])
+                 epsilon, step, step_base, row_last, last, stamp, catch_up)
         adam_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
                  <floating*> layer.moment2_b + k, &grad_bias, NULL, 1, scale,
-                 0.0, learning_rate, beta_1, beta_2, epsilon, layer.steps[k])
+                 0.0, learning_rate, beta_1, beta_2, epsilon, step, step_base,
+                 row_last, NULL, NULL, catch_up)
     else:
         sgd_row(<floating*> layer.weights + k * n_in,
                 <floating*> layer.moment1_w + k * n_in,
                 grad, cols, n_cols, scale, alpha, learning_rate, momentum,
-                nesterov)
+                nesterov, step, row_last, last, stamp, catch_up)
         sgd_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
                 &grad_bias, NULL, 1, scale, 0.0, learning_rate, momentum,
-                nesterov)
+                nesterov, step, row_last, NULL, NULL, catch_up)
+
+
+cdef void _stamp_inputs(layer_t* layers, int l, intp_t n_samples,
+                        const intp_t* rows, bint x_dense,
+                        const int32_t* X_indices, const int64_t* X_indptr,
+                        const floating* sample_weight,
+                        int32_t step) noexcept nogil:
+    """Stamp the inputs a dense layer's rows were stepped on with ``step``."""
+    cdef layer_t* layer = &layers[l]
+    cdef layer_t* prev = &layers[l - 1] if l > 0 else NULL
+    cdef intp_t ii, t, row
+    if (l == 0 and x_dense) or (l > 0 and not prev.hashed):
+        for t in range(layer.n_in):
+            layer.col_last[t] = step
+        return
+    for ii in range(n_samples):
+        row = rows[ii]
+        if sample_weight != NULL and sample_weight[row] == 0:
+            continue
+        if l == 0:
+            for t in range(X_indptr[row], X_indptr[row + 1]):
+                layer.col_last[X_indices[t]] = step
+        else:
+            for t in range(prev.n_active[ii]):
+                layer.col_last[prev.ids[ii * prev.width + t]] = step
 
 
 cdef void _train_batch(
@@ -744,6 +801,9 @@ cdef void _train_batch(
     double epsilon,
     double momentum,
     bint nesterov,
+    int32_t step,
+    int64_t step_base,
+    const catch_up_t* catch_up,
     int n_threads,
 ) noexcept nogil:
     cdef intp_t ii, t
@@ -774,7 +834,57 @@ cdef void _train_batch(
                 layers, l, layer.touched[t] if layer.hashed else <int32_t> t,
                 n_samples, rows, x_dense, X, X_data, X_indices, X_indptr,
                 sample_weight, &scratch[tid], solver, scale, alpha,
-                learning_rate, beta_1, beta_2, epsilon, momentum, nesterov)
+                learning_rate, beta_1, beta_2, epsilon, momentum, nesterov,
+                step, step_base, catch_up)
+        if layer.col_last != NULL:
+            _stamp_inputs(layers, l, n_samples, rows, x_dense, X_indices,
+                          X_indptr, sample_weight, step)
+
+
+cdef void _catch_up_layer(
+    layer_t* layer,
+    floating* weights,
+    int solver,
+    double learning_rate,
+    double epsilon,
+    int32_t step,
+    int64_t step_base,
+    const catch_up_t* catch_up,
+    int n_threads,
+) noexcept nogil:
+    """Bring every weight of a layer to the end of ``step``."""
+    cdef intp_t k, n_in = layer.n_in
+    cdef int32_t* last
+    cdef int32_t* stamp
+    for k in prange(layer.n_out, schedule="static", num_threads=n_threads):
+        last = stamp = NULL
+        if layer.entry_last != NULL:
+            last = stamp = layer.entry_last + k * n_in
+        elif layer.col_last != NULL:
+            last = layer.col_last
+        if solver == ADAM:
+            adam_catch_up_row(
+                weights + k * n_in,
+                <floating*> layer.moment1_w + k * n_in,
+                <floating*> layer.moment2_w + k * n_in, n_in, learning_rate,
+                epsilon, step, step_base, layer.row_last[k], last, stamp,
+                catch_up)
+            adam_catch_up_row(
+                <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                <floating*> layer.moment2_b + k, 1, learning_rate, epsilon,
+                step, step_base, layer.row_last[k], NULL, NULL, catch_up)
+        else:
+            sgd_catch_up_row(
+                weights + k * n_in,
+                <floating*> layer.moment1_w + k * n_in, n_in, step,
+                layer.row_last[k], last, stamp, catch_up)
+            sgd_catch_up_row(
+                <floating*> layer.bias + k, <floating*> layer.moment1_b + k, 1,
+                step, layer.row_last[k], NULL, NULL, catch_up)
+        layer.row_last[k] = step
+    if layer.col_last != NULL:
+        for k in range(n_in):
+            layer.col_last[k] = step
 
 
 cdef class BatchTrainer:
@@ -782,15 +892,18 @@ cdef class BatchTrainer:
 
     Built at the start of ``fit``/``partial_fit`` from NumPy arrays that the
     estimator owns (weights, optimizer state, hash functions and tables); it
-    holds no state of its own beyond scratch, and is never pickled.
+    holds no state of its own beyond scratch and the steps taken since it was
+    built (each row's and each sparse-fed entry's last step), and is never
+    pickled: ``catch_up`` at the end of a call leaves every weight where a dense
+    optimizer would have it, so the estimator keeps only the step count.
 
     Parameters
     ----------
     layers : list of dict
         One dict per weight layer with keys ``weights`` (n_out, n_in),
         ``bias`` (n_out,), ``activation`` (str), ``moment1_w``, ``moment2_w``,
-        ``moment1_b``, ``moment2_b`` (same shapes as weights/bias), ``steps``
-        (n_out,) int64, and for hashed layers ``hash_functions``
+        ``moment1_b``, ``moment2_b`` (same shapes as weights/bias), and for
+        hashed layers ``hash_functions``
         (HashFunctions), ``tables`` (HashTables), ``budget``, ``min_active``,
         ``strategy`` (str), ``min_count``, ``extra_width`` (room for labels)
         and optionally ``n_candidates`` (retrieved, ranked by pre-activation,
@@ -799,6 +912,14 @@ cdef class BatchTrainer:
         The largest batch this worker will process.
     n_threads : int
         OpenMP threads.
+    inference_only : bool, default=False
+        Forward passes only (the weights may be read-only).
+    step_base : int, default=0
+        The optimizer's global step when the worker is built (Adam's bias
+        correction counts from it).
+    sparse_input : bool, default=False
+        Whether training batches may come as CSR rows (the first layer then
+        tracks the last step of each input).
     """
 
     cdef layer_t* layers
@@ -813,13 +934,20 @@ cdef class BatchTrainer:
     cdef readonly list macs         # per layer (batch,) int64
     cdef readonly list activations  # per layer (batch, width)
     cdef readonly list active_ids   # per layer (batch, width) int32 (hashed)
+    cdef readonly list last_steps   # per layer (n_out,) int32 rows' last steps
+    cdef readonly int32_t step      # steps taken since built
+    cdef readonly int64_t step_base
+    cdef bint sparse_input
+    cdef CatchUp _catch_up
+    cdef tuple _catch_up_key
 
     def __cinit__(self):
         self.layers = NULL
         self.scratch = NULL
 
     def __init__(self, list layers, intp_t batch_size, int n_threads,
-                 bint inference_only=False):
+                 bint inference_only=False, int64_t step_base=0,
+                 bint sparse_input=False):
         cdef intp_t l, width, max_n = 1, max_in = 1, max_hash = 1, max_hashes = 1
         cdef intp_t max_tables = 1
         cdef int tid
@@ -830,9 +958,15 @@ cdef class BatchTrainer:
         self.n_threads = n_threads
         self.batch_size = batch_size
         self.inference_only = inference_only
+        self.step = 0
+        self.step_base = step_base
+        self.sparse_input = sparse_input
+        self._catch_up = CatchUp(None)
+        self._catch_up_key = None
         self.dtype = layers[0]["weights"].dtype
         self._keep = []
         self.n_active, self.macs, self.activations, self.active_ids = [], [], [], []
+        self.last_steps = []
         self.layers = <layer_t*> calloc(self.n_layers, sizeof(layer_t))
         self.scratch = <scratch_t*> calloc(n_threads, sizeof(scratch_t))
         if self.layers == NULL or self.scratch == NULL:
@@ -880,10 +1014,19 @@ cdef class BatchTrainer:
                 c.moment2_w = <void*> <intp_t> spec["moment2_w"].ctypes.data
                 c.moment1_b = <void*> <intp_t> spec["moment1_b"].ctypes.data
                 c.moment2_b = <void*> <intp_t> spec["moment2_b"].ctypes.data
-                steps = spec["steps"]
-                if steps.dtype != np.int64 or not steps.flags.c_contiguous:
-                    raise ValueError("steps of layer %d must be C-contiguous int64" % l)
-                c.steps = <int64_t*> <intp_t> steps.ctypes.data
+                row_last = np.zeros(c.n_out, dtype=np.int32)
+                c.row_last = <int32_t*> <intp_t> row_last.ctypes.data
+                self.last_steps.append(row_last)
+                self._keep.append(row_last)
+                # A sparse input steps some entries of a row and not others.
+                if sparse_input if l == 0 else self.layers[l - 1].hashed:
+                    if c.hashed:
+                        last = np.zeros((c.n_out, c.n_in), dtype=np.int32)
+                        c.entry_last = <int32_t*> <intp_t> last.ctypes.data
+                    else:
+                        last = np.zeros(c.n_in, dtype=np.int32)
+                        c.col_last = <int32_t*> <intp_t> last.ctypes.data
+                    self._keep.append(last)
             ids = np.zeros((batch_size, width), dtype=np.int32)
             n_active = np.zeros(batch_size, dtype=np.intp)
             act = np.zeros((batch_size, width), dtype=self.dtype)
@@ -961,6 +1104,48 @@ cdef class BatchTrainer:
         self.layers[layer].tables = &tables.c
         self._keep += [hash_functions, tables]
 
+    cdef const catch_up_t* _tables(self, str solver, double beta_1, double beta_2,
+                                   double momentum, bint nesterov) except? NULL:
+        key = (solver, beta_1, beta_2, momentum, nesterov)
+        if key != self._catch_up_key:
+            self._catch_up = CatchUp(
+                None if solver == "gradient" else
+                catch_up_tables(solver, beta_1, beta_2, momentum, nesterov))
+            self._catch_up_key = key
+        return self._catch_up.pointer()
+
+    def catch_up(self, *, str solver="adam", double learning_rate=1e-3,
+                 double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                 double momentum=0.9, bint nesterov=True):
+        """Bring every weight to the end of the last step.
+
+        The rows and entries no gradient reached since their last step take
+        the skipped steps in closed form, as a dense optimizer would have. Call
+        it before the weights are read (evaluation, the end of a fit call).
+        Parameters as in ``run``.
+        """
+        if self.inference_only:
+            raise ValueError("this worker was built for inference only")
+        cdef const catch_up_t* tables = self._tables(solver, beta_1, beta_2,
+                                                     momentum, nesterov)
+        cdef int solver_code = SOLVERS[solver]
+        cdef int l
+        cdef layer_t* layer
+        if tables == NULL:
+            return
+        for l in range(self.n_layers):
+            layer = &self.layers[l]
+            if self.dtype == np.float32:
+                with nogil:
+                    _catch_up_layer(layer, <float*> layer.weights, solver_code,
+                                    learning_rate, epsilon, self.step,
+                                    self.step_base, tables, self.n_threads)
+            else:
+                with nogil:
+                    _catch_up_layer(layer, <double*> layer.weights, solver_code,
+                                    learning_rate, epsilon, self.step,
+                                    self.step_base, tables, self.n_threads)
+
     def run(self, X, rows, Y=None, label_indptr=None, label_ids=None,
             sample_weight=None, *, bint training=True, uint64_t seed=0,
             str solver="adam", double scale=1.0, double alpha=0.0,
@@ -1020,6 +1205,16 @@ cdef class BatchTrainer:
             raise ValueError("a hashed output layer needs label_indptr/label_ids")
         if not self.layers[n_layers - 1].hashed and training and Y is None:
             raise ValueError("a dense output layer needs Y")
+        if training and not x_dense and not self.sparse_input:
+            raise ValueError("this worker was built for dense X "
+                             "(sparse_input=False)")
+        cdef const catch_up_t* tables = NULL
+        if training:
+            tables = self._tables(solver, beta_1, beta_2, momentum, nesterov)
+            if solver_code != GRADIENT:
+                if self.step == 2147483647:
+                    raise OverflowError("a worker takes at most 2**31 - 1 steps")
+                self.step += 1
         if x_dense:
             X_ptr = _pointer(X, self.dtype, "X")
         else:
@@ -1043,7 +1238,8 @@ cdef class BatchTrainer:
                     X_indptr, n_features, <float*> Y_ptr, label_indptr_ptr,
                     label_ids_ptr, <float*> sw_ptr, training, seed, loss_ptr,
                     hash_ptr, eps, solver_code, scale, alpha, learning_rate,
-                    beta_1, beta_2, epsilon, momentum, nesterov, n_threads)
+                    beta_1, beta_2, epsilon, momentum, nesterov, self.step,
+                    self.step_base, tables, n_threads)
         else:
             with nogil:
                 _train_batch[double](
@@ -1052,7 +1248,8 @@ cdef class BatchTrainer:
                     X_indptr, n_features, <double*> Y_ptr, label_indptr_ptr,
                     label_ids_ptr, <double*> sw_ptr, training, seed, loss_ptr,
                     hash_ptr, eps, solver_code, scale, alpha, learning_rate,
-                    beta_1, beta_2, epsilon, momentum, nesterov, n_threads)
+                    beta_1, beta_2, epsilon, momentum, nesterov, self.step,
+                    self.step_base, tables, n_threads)
         return sample_loss, hash_seconds
 
 

@@ -3,7 +3,23 @@ from cython cimport floating
 
 from ._typedefs cimport int32_t, int64_t, intp_t
 
-# cols == NULL: the n entries of the row; else only the entries cols[0:n].
+
+# Closed forms of the steps an entry skipped (no gradient reached it): the
+# optimizer's moments decay and the weight keeps moving as a dense optimizer
+# would move it. Index i = number of skipped steps (clipped to length - 1).
+cdef struct catch_up_t:
+    intp_t length
+    const double* decay_1     # beta_1 ** i (SGD: momentum ** i)
+    const double* decay_2     # beta_2 ** i (SGD: unused)
+    const double* shift       # sum of the i skipped moves, per unit of the last
+    const double* bias        # Adam's bias correction of global step j
+
+
+# Entries: cols == NULL: the n entries of the row; else only cols[0:n].
+# Steps are local to a fit call; step_base + step is the optimizer's global
+# step (Adam's bias correction). An entry's previous step is last[j] if last is
+# not NULL, else row_last; entries stepped are stamped in stamp[j] if not NULL.
+# catch_up == NULL: no catch-up (every entry is stepped every step).
 cdef void adam_row(
     floating* param,
     floating* first_moment,
@@ -17,7 +33,12 @@ cdef void adam_row(
     double beta_1,
     double beta_2,
     double epsilon,
-    int64_t step,
+    int32_t step,
+    int64_t step_base,
+    int32_t row_last,
+    const int32_t* last,
+    int32_t* stamp,
+    const catch_up_t* catch_up,
 ) noexcept nogil
 
 cdef void sgd_row(
@@ -31,4 +52,43 @@ cdef void sgd_row(
     double learning_rate,
     double momentum,
     bint nesterov,
+    int32_t step,
+    int32_t row_last,
+    const int32_t* last,
+    int32_t* stamp,
+    const catch_up_t* catch_up,
 ) noexcept nogil
+
+# Bring the n entries of a row to the end of `step` (no gradient since their
+# last step): what a dense optimizer would have done to them meanwhile.
+cdef void adam_catch_up_row(
+    floating* param,
+    floating* first_moment,
+    floating* second_moment,
+    intp_t n,
+    double learning_rate,
+    double epsilon,
+    int32_t step,
+    int64_t step_base,
+    int32_t row_last,
+    const int32_t* last,
+    int32_t* stamp,
+    const catch_up_t* catch_up,
+) noexcept nogil
+
+cdef void sgd_catch_up_row(
+    floating* param,
+    floating* velocity,
+    intp_t n,
+    int32_t step,
+    int32_t row_last,
+    const int32_t* last,
+    int32_t* stamp,
+    const catch_up_t* catch_up,
+) noexcept nogil
+
+
+cdef class CatchUp:
+    cdef catch_up_t c
+    cdef readonly object tables
+    cdef const catch_up_t* pointer(self)

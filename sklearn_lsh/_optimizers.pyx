@@ -1,19 +1,88 @@
 """Optimizer steps on single parameter rows.
 
-The training core updates only the rows (neurons) a batch touched, each with its
-own step count, and within a row fed by a sparse input only the entries of the
-inputs it saw, so a step costs in proportion to the touched weights. The
-formulas are those of scikit-learn's ``AdamOptimizer`` and ``SGDOptimizer``,
-computed in the parameters' precision as NumPy computes them there: the
-gradient of an entry is ``scale * (grad + alpha * param)`` with
-``scale = 1 / sum of sample weights`` of the batch. ``grad`` is zeroed on
-return, ready for the next row.
+The training core steps only the rows (neurons) a batch touched, and within a
+row fed by a sparse input only the entries of the inputs it saw, so a step
+costs in proportion to the touched weights. The formulas are those of
+scikit-learn's ``AdamOptimizer`` and ``SGDOptimizer``, computed in the
+parameters' precision as NumPy computes them there: the gradient of an entry is
+``scale * (grad + alpha * param)`` with ``scale = 1 / sum of sample weights``
+of the batch. ``grad`` is zeroed on return, ready for the next row.
+
+An entry that no gradient reached for some steps is not frozen: a dense
+optimizer would have kept moving it with its momentum while the moments
+decayed. Before its next step (or when a fit call ends), the entry catches up
+on the skipped steps in closed form (``catch_up_tables``): the moments decay by
+``beta ** i`` and the weight moves by the sum of the skipped moves. For SGD
+this is exact; for Adam it is exact but for ``epsilon`` (taken at the last
+second moment) and the bias correction (held at one step of the skipped ones:
+within 2% from the 10th step of training on). The L2 term reaches an entry only
+when it is stepped.
 """
 from libc.math cimport sqrt
 
 from cython cimport floating
 
+import numpy as np
+
 from ._typedefs cimport int32_t, int64_t, intp_t
+
+# Skipped steps beyond this are as many as this: beta_2 ** 65535 < 1e-28.
+CATCH_UP_LENGTH = 65536
+
+
+def catch_up_tables(str solver, double beta_1=0.9, double beta_2=0.999,
+                    double momentum=0.9, bint nesterov=True,
+                    intp_t length=CATCH_UP_LENGTH):
+    """Closed forms of skipped optimizer steps, indexed by their number.
+
+    Parameters
+    ----------
+    solver : {"adam", "sgd"}
+        The optimizer.
+    beta_1, beta_2 : float
+        Adam's decay rates.
+    momentum : float
+        SGD's momentum.
+    nesterov : bool
+        Whether SGD uses Nesterov's momentum.
+    length : int
+        Table length; more skipped steps read the last entry.
+
+    Returns
+    -------
+    tables : dict of ndarray or None
+        ``decay_1``, ``decay_2``, ``shift`` and ``bias``, each of shape
+        (length,); None when skipped steps cannot be summed in closed form
+        (Adam with ``beta_1 ** 2 >= beta_2``: there the moves grow until
+        ``epsilon`` stops them) or do nothing (SGD without momentum).
+    """
+    i = np.arange(length, dtype=np.float64)
+    if solver == "adam":
+        # The i-th skipped move is (beta_1 / sqrt(beta_2)) ** i times the
+        # last step's move m / (sqrt(v) + eps).
+        ratio = beta_1 / np.sqrt(beta_2)
+        if ratio >= 1.0:
+            return None
+        decay_1, decay_2 = beta_1 ** i, beta_2 ** i
+        shift = np.cumsum(ratio ** i) - 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bias = np.sqrt(1.0 - decay_2) / (1.0 - decay_1)
+        bias[0] = 0.0
+    else:
+        if momentum == 0.0:
+            return None
+        decay_1 = momentum ** i
+        decay_2 = np.ones(length)
+        # Velocity v_i = momentum ** i * v; Nesterov moves by momentum * v_i.
+        shift = np.cumsum(decay_1) - 1.0
+        if nesterov:
+            shift *= momentum
+        bias = np.ones(length)
+    return {"decay_1": decay_1, "decay_2": decay_2, "shift": shift, "bias": bias}
+
+
+cdef inline double _bias(const catch_up_t* cu, int64_t step) noexcept nogil:
+    return cu.bias[step] if step < cu.length else 1.0
 
 
 cdef inline void _adam_entry(
@@ -26,6 +95,44 @@ cdef inline void _adam_entry(
     m[j] = beta_1 * m[j] + (1 - beta_1) * g
     v[j] = beta_2 * v[j] + (1 - beta_2) * g * g
     param[j] -= lr * m[j] / (<floating> sqrt(v[j]) + epsilon)
+
+
+cdef inline void _adam_skip(
+    floating* param, floating* m, floating* v, intp_t j, intp_t skipped,
+    int64_t first_skipped, const catch_up_t* cu, double learning_rate,
+    floating epsilon,
+) noexcept nogil:
+    # The moves of `skipped` steps without a gradient, from global step
+    # first_skipped on; the bias correction taken near the weighted middle of
+    # the moves (within 2% of the exact sum from step 10 on, 19% at step 1).
+    cdef int64_t middle = first_skipped + min((skipped - 1) // 2, 9)
+    if skipped >= cu.length:
+        skipped = cu.length - 1
+    cdef floating move = <floating> (learning_rate * _bias(cu, middle)
+                                     * cu.shift[skipped])
+    param[j] -= move * m[j] / (<floating> sqrt(v[j]) + epsilon)
+    m[j] *= <floating> cu.decay_1[skipped]
+    v[j] *= <floating> cu.decay_2[skipped]
+
+
+cdef void _adam_skip_row(
+    floating* param, floating* m, floating* v, intp_t n, intp_t skipped,
+    int64_t first_skipped, const catch_up_t* cu, double learning_rate,
+    floating epsilon,
+) noexcept nogil:
+    # _adam_skip on every entry of a row, its factors computed once.
+    cdef intp_t j
+    cdef int64_t middle = first_skipped + min((skipped - 1) // 2, 9)
+    if skipped >= cu.length:
+        skipped = cu.length - 1
+    cdef floating move = <floating> (learning_rate * _bias(cu, middle)
+                                     * cu.shift[skipped])
+    cdef floating decay_1 = <floating> cu.decay_1[skipped]
+    cdef floating decay_2 = <floating> cu.decay_2[skipped]
+    for j in range(n):
+        param[j] -= move * m[j] / (<floating> sqrt(v[j]) + epsilon)
+        m[j] *= decay_1
+        v[j] *= decay_2
 
 
 cdef void adam_row(
@@ -41,12 +148,35 @@ cdef void adam_row(
     double beta_1,
     double beta_2,
     double epsilon,
-    int64_t step,
+    int32_t step,
+    int64_t step_base,
+    int32_t row_last,
+    const int32_t* last,         # IN: each entry's last step, or NULL
+    int32_t* stamp,              # OUT: stepped entries get `step`, or NULL
+    const catch_up_t* catch_up,
 ) noexcept nogil:
-    cdef intp_t i
-    # Bias correction with this row's own step count (lazy Adam).
-    cdef floating lr = <floating> (learning_rate * sqrt(1.0 - beta_2 ** step)
-                                   / (1.0 - beta_1 ** step))
+    cdef intp_t i, j, skipped
+    cdef int32_t previous
+    cdef int64_t t = step_base + step
+    cdef floating lr = <floating> (learning_rate * sqrt(1.0 - beta_2 ** t)
+                                   / (1.0 - beta_1 ** t))
+    if catch_up != NULL and last != NULL:
+        for i in range(n):
+            j = cols[i] if cols != NULL else i
+            previous = last[j]
+            skipped = step - previous - 1
+            if skipped > 0:
+                _adam_skip(param, first_moment, second_moment, j, skipped,
+                           step_base + previous + 1, catch_up, learning_rate,
+                           <floating> epsilon)
+            if stamp != NULL:
+                stamp[j] = step
+    elif catch_up != NULL and step - row_last > 1:
+        # The whole row skipped the same steps (it reads a dense input).
+        _adam_skip_row(param, first_moment, second_moment, n,
+                       step - row_last - 1, step_base + row_last + 1, catch_up,
+                       learning_rate, <floating> epsilon)
+    # Separate loops for the two cases, so that the dense one vectorises.
     if cols == NULL:
         for i in range(n):
             _adam_entry(param, first_moment, second_moment, grad, i,
@@ -57,6 +187,39 @@ cdef void adam_row(
             _adam_entry(param, first_moment, second_moment, grad, cols[i],
                         <floating> scale, <floating> alpha, lr,
                         <floating> beta_1, <floating> beta_2, <floating> epsilon)
+
+
+cdef void adam_catch_up_row(
+    floating* param,
+    floating* first_moment,
+    floating* second_moment,
+    intp_t n,
+    double learning_rate,
+    double epsilon,
+    int32_t step,
+    int64_t step_base,
+    int32_t row_last,
+    const int32_t* last,
+    int32_t* stamp,
+    const catch_up_t* catch_up,
+) noexcept nogil:
+    cdef intp_t j, skipped
+    cdef int32_t previous
+    if last == NULL:
+        if step > row_last:
+            _adam_skip_row(param, first_moment, second_moment, n,
+                           step - row_last, step_base + row_last + 1, catch_up,
+                           learning_rate, <floating> epsilon)
+        return
+    for j in range(n):
+        previous = last[j]
+        skipped = step - previous
+        if skipped > 0:
+            _adam_skip(param, first_moment, second_moment, j, skipped,
+                       step_base + previous + 1, catch_up, learning_rate,
+                       <floating> epsilon)
+        if stamp != NULL:
+            stamp[j] = step
 
 
 cdef inline void _sgd_entry(
@@ -73,6 +236,26 @@ cdef inline void _sgd_entry(
     param[j] += update
 
 
+cdef inline void _sgd_skip(floating* param, floating* velocity, intp_t j,
+                           intp_t skipped, const catch_up_t* cu) noexcept nogil:
+    if skipped >= cu.length:
+        skipped = cu.length - 1
+    param[j] += <floating> cu.shift[skipped] * velocity[j]
+    velocity[j] *= <floating> cu.decay_1[skipped]
+
+
+cdef void _sgd_skip_row(floating* param, floating* velocity, intp_t n,
+                        intp_t skipped, const catch_up_t* cu) noexcept nogil:
+    cdef intp_t j
+    if skipped >= cu.length:
+        skipped = cu.length - 1
+    cdef floating shift = <floating> cu.shift[skipped]
+    cdef floating decay = <floating> cu.decay_1[skipped]
+    for j in range(n):
+        param[j] += shift * velocity[j]
+        velocity[j] *= decay
+
+
 cdef void sgd_row(
     floating* param,        # IN/OUT
     floating* velocity,     # IN/OUT
@@ -84,8 +267,23 @@ cdef void sgd_row(
     double learning_rate,
     double momentum,
     bint nesterov,
+    int32_t step,
+    int32_t row_last,
+    const int32_t* last,
+    int32_t* stamp,
+    const catch_up_t* catch_up,
 ) noexcept nogil:
-    cdef intp_t i
+    cdef intp_t i, j, skipped
+    if catch_up != NULL and last != NULL:
+        for i in range(n):
+            j = cols[i] if cols != NULL else i
+            skipped = step - last[j] - 1
+            if skipped > 0:
+                _sgd_skip(param, velocity, j, skipped, catch_up)
+            if stamp != NULL:
+                stamp[j] = step
+    elif catch_up != NULL and step - row_last > 1:
+        _sgd_skip_row(param, velocity, n, step - row_last - 1, catch_up)
     if cols == NULL:
         for i in range(n):
             _sgd_entry(param, velocity, grad, i, <floating> scale,
@@ -98,33 +296,97 @@ cdef void sgd_row(
                        <floating> momentum, nesterov)
 
 
+cdef void sgd_catch_up_row(
+    floating* param,
+    floating* velocity,
+    intp_t n,
+    int32_t step,
+    int32_t row_last,
+    const int32_t* last,
+    int32_t* stamp,
+    const catch_up_t* catch_up,
+) noexcept nogil:
+    cdef intp_t j, skipped
+    if last == NULL:
+        if step > row_last:
+            _sgd_skip_row(param, velocity, n, step - row_last, catch_up)
+        return
+    for j in range(n):
+        skipped = step - last[j]
+        if skipped > 0:
+            _sgd_skip(param, velocity, j, skipped, catch_up)
+        if stamp != NULL:
+            stamp[j] = step
+
+
+cdef class CatchUp:
+    """``catch_up_tables`` held for the kernels (None: no catch-up)."""
+
+    def __init__(self, tables):
+        self.tables = tables
+        self.c.length = 0
+        if tables is not None:
+            arrays = {k: np.ascontiguousarray(v, dtype=np.float64)
+                      for k, v in tables.items()}
+            self.tables = arrays
+            self.c.length = arrays["shift"].shape[0]
+            self.c.decay_1 = <const double*> <intp_t> arrays["decay_1"].ctypes.data
+            self.c.decay_2 = <const double*> <intp_t> arrays["decay_2"].ctypes.data
+            self.c.shift = <const double*> <intp_t> arrays["shift"].ctypes.data
+            self.c.bias = <const double*> <intp_t> arrays["bias"].ctypes.data
+
+    cdef const catch_up_t* pointer(self):
+        return &self.c if self.tables is not None else NULL
+
+
 def _adam_rows(
     floating[:, ::1] param,
     floating[:, ::1] first_moment,
     floating[:, ::1] second_moment,
     floating[:, ::1] grad,
     const int64_t[::1] rows,
-    const int64_t[::1] steps,
+    int32_t step,
+    int64_t step_base,
     double scale,
     double alpha,
     double learning_rate,
     double beta_1,
     double beta_2,
     double epsilon,
+    const int32_t[::1] row_last=None,
+    int32_t[:, ::1] last=None,
     const int32_t[::1] cols=None,
+    bint catch_up=True,
+    bint flush=False,
 ):
-    """Apply ``adam_row`` to the given rows (a test entry point).
+    """Apply ``adam_row`` (or with ``flush``, ``adam_catch_up_row``) to the
+    given rows: a test entry point.
 
-    ``cols``, if given, restricts every row's update to those entries.
+    ``row_last`` (one per row of ``param``; default ``step - 1``) or ``last``
+    (one per entry, stamped) give the entries' previous steps; ``cols``, if
+    given, restricts every row's update to those entries.
     """
     cdef intp_t i, r
     cdef intp_t n = param.shape[1] if cols is None else cols.shape[0]
     cdef const int32_t* cols_ptr = NULL if cols is None else &cols[0]
+    cdef int32_t* last_ptr
+    cdef CatchUp tables = CatchUp(
+        catch_up_tables("adam", beta_1, beta_2) if catch_up else None)
     for i in range(rows.shape[0]):
         r = rows[i]
-        adam_row(&param[r, 0], &first_moment[r, 0], &second_moment[r, 0],
-                 &grad[r, 0], cols_ptr, n, scale, alpha, learning_rate, beta_1,
-                 beta_2, epsilon, steps[i])
+        last_ptr = NULL if last is None else &last[r, 0]
+        if flush:
+            adam_catch_up_row(
+                &param[r, 0], &first_moment[r, 0], &second_moment[r, 0],
+                param.shape[1], learning_rate, epsilon, step, step_base,
+                step - 1 if row_last is None else row_last[r], last_ptr, last_ptr,
+                tables.pointer())
+        else:
+            adam_row(&param[r, 0], &first_moment[r, 0], &second_moment[r, 0],
+                     &grad[r, 0], cols_ptr, n, scale, alpha, learning_rate,
+                     beta_1, beta_2, epsilon, step, step_base,
+                     step - 1 if row_last is None else row_last[r], last_ptr,
+                     last_ptr, tables.pointer())
 
 
 def _sgd_rows(
@@ -138,15 +400,30 @@ def _sgd_rows(
     double momentum,
     bint nesterov,
     const int32_t[::1] cols=None,
+    int32_t step=1,
+    const int32_t[::1] row_last=None,
+    bint flush=False,
 ):
-    """Apply ``sgd_row`` to the given rows (a test entry point).
+    """Apply ``sgd_row`` (or with ``flush``, ``sgd_catch_up_row``) to the
+    given rows: a test entry point.
 
-    ``cols``, if given, restricts every row's update to those entries.
+    ``cols``, if given, restricts every row's update to those entries;
+    ``row_last`` (one per row of ``param``; default ``step - 1``) gives each
+    row's previous step.
     """
     cdef intp_t i, r
     cdef intp_t n = param.shape[1] if cols is None else cols.shape[0]
     cdef const int32_t* cols_ptr = NULL if cols is None else &cols[0]
+    cdef CatchUp tables = CatchUp(
+        catch_up_tables("sgd", momentum=momentum, nesterov=nesterov))
     for i in range(rows.shape[0]):
         r = rows[i]
-        sgd_row(&param[r, 0], &velocity[r, 0], &grad[r, 0], cols_ptr, n, scale,
-                alpha, learning_rate, momentum, nesterov)
+        if flush:
+            sgd_catch_up_row(&param[r, 0], &velocity[r, 0], param.shape[1], step,
+                             step - 1 if row_last is None else row_last[r],
+                             NULL, NULL, tables.pointer())
+        else:
+            sgd_row(&param[r, 0], &velocity[r, 0], &grad[r, 0], cols_ptr, n,
+                    scale, alpha, learning_rate, momentum, nesterov, step,
+                    step - 1 if row_last is None else row_last[r], NULL, NULL,
+                    tables.pointer())

@@ -170,6 +170,43 @@ def test_sparse_input_equals_dense(fmt, index_dtype):
                                atol=0.05)
 
 
+def test_weight_init_bounds():
+    X, y = make_classification(n_samples=60, n_features=40, random_state=0)
+    for init, bounds in [("glorot", [np.sqrt(6 / (40 + 500)), np.sqrt(6 / 501)]),
+                         ("fan_in", [1 / np.sqrt(40), 1 / np.sqrt(500)])]:
+        # A step too small to move the weights off their draws.
+        clf = _quiet(LSHMLPClassifier(hidden_layer_sizes=(500,), weight_init=init,
+                                      max_iter=1, learning_rate_init=1e-12,
+                                      random_state=0), X, y)
+        for coef, intercept, bound in zip(clf.coefs_, clf.intercepts_, bounds):
+            # Uniform in [-b, b]: the extremes come near the bound.
+            assert bound * 0.95 < np.abs(coef).max() <= bound * (1 + 1e-6)
+            assert np.abs(intercept).max() <= bound * (1 + 1e-6)
+
+
+def test_sparse_input_steps_follow_dense_adam():
+    """With every neuron active, CSR rows train as dense rows: the input
+    weights a batch does not see catch up on the steps they skipped."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(200, 60))
+    X[rng.rand(*X.shape) < 0.9] = 0  # each batch of 20 misses some inputs
+    y = (X[:, :30].sum(axis=1) > X[:, 30:].sum(axis=1)).astype(int)
+    kwargs = dict(hidden_layer_sizes=(16,), lsh_layers="none", max_iter=3,
+                  batch_size=20, alpha=0.0, shuffle=False, random_state=0,
+                  n_jobs=1)
+    dense = _quiet(LSHMLPClassifier(**kwargs), X, y)
+    sparse = _quiet(LSHMLPClassifier(**kwargs), sp.csr_matrix(X), y)
+    start = _quiet(LSHMLPClassifier(
+        **{**kwargs, "max_iter": 1, "learning_rate_init": 1e-12}), X, y)
+    moved = np.abs(dense.coefs_[0] - start.coefs_[0]).max()
+    # The catch-up is exact but for epsilon and Adam's bias correction (off by
+    # up to 19% in the first steps). Measured: mean difference 5e-4 x moved,
+    # probabilities within 9e-5; without the catch-up 1.7e-2 and 3.3e-3.
+    assert np.abs(sparse.coefs_[0] - dense.coefs_[0]).mean() < 2e-3 * moved
+    np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X)),
+                               dense.predict_proba(X), atol=1e-3)
+
+
 def test_float32_is_kept(digits):
     X_train, X_test, y_train, _ = digits
     clf = _quiet(LSHMLPClassifier(hidden_layer_sizes=(300,), max_iter=2,
@@ -261,6 +298,7 @@ def test_inference_modes(digits):
     (dict(lsh_layers=[5]), "lsh_layers names layer 5"),
     (dict(n_tables=0), "n_tables.*got 0"),
     (dict(candidate_factor=0.5), "candidate_factor.*0.5"),
+    (dict(weight_init="he"), "weight_init.*'he'"),
 ])
 def test_bad_parameters(params, match):
     X, y = make_classification(n_samples=50, random_state=0)

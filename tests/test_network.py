@@ -3,10 +3,8 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 from sklearn_lsh._hashing import HashFunctions
 from sklearn_lsh._network import BatchTrainer
-from sklearn_lsh._optimizers import _adam_rows, _sgd_rows
 from sklearn_lsh._tables import HashTables
 
 HIDDEN = ("relu", "tanh", "logistic", "identity")
@@ -81,7 +79,6 @@ def make_network(sizes, hidden, output, dtype, hashed, seed=0):
             "moment2_w": np.zeros_like(W),
             "moment1_b": np.zeros(n_out, dtype),
             "moment2_b": np.zeros(n_out, dtype),
-            "steps": np.zeros(n_out, dtype=np.int64),
         }
         if hashed[i]:
             hf = HashFunctions("dwta", 2, 4, n_in, bin_size=2, seed=i)
@@ -139,7 +136,7 @@ def test_all_active_equals_dense(dtype, rtol, hidden, output, sparse, hashed):
     biases = [s["bias"].copy() for s in specs]
     acts, loss, gw, gb = reference(X, Y, weights, biases, hidden, output, sw, alpha)
 
-    trainer = BatchTrainer(specs, X.shape[0], 2)
+    trainer = BatchTrainer(specs, X.shape[0], 2, sparse_input=sparse)
     rows = np.arange(X.shape[0], dtype=np.intp)
     sample_loss, _ = trainer.run(
         X, rows, Y=np.ascontiguousarray(Y), label_indptr=label_indptr,
@@ -229,62 +226,6 @@ def test_finite_differences_with_fixed_active_sets():
     assert checked >= 12
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_adam_rows_equal_dense_adam_on_those_rows(dtype):
-    rng = np.random.RandomState(0)
-    W = rng.normal(size=(8, 5)).astype(dtype)
-    grad = rng.normal(size=(8, 5)).astype(dtype)
-    m = rng.normal(size=(8, 5)).astype(dtype) * 0.1
-    v = rng.uniform(size=(8, 5)).astype(dtype) * 0.1
-    t = 3
-    alpha, n = 0.01, 4.0
-    dense = AdamOptimizer([W.copy()], learning_rate_init=0.01)
-    dense.ms, dense.vs, dense.t = [m.copy()], [v.copy()], t - 1
-    dense_W = [W.copy()]
-    dense.update_params(dense_W, [(grad + alpha * W) / n])
-    rows = np.array([1, 4, 6], dtype=np.int64)
-    W2, m2, v2, g2 = W.copy(), m.copy(), v.copy(), grad.copy()
-    _adam_rows(W2, m2, v2, g2, rows, np.full(3, t, dtype=np.int64), 1 / n, alpha,
-               0.01, 0.9, 0.999, 1e-8)
-    tol = 1e-12 if dtype == np.float64 else 1e-5
-    np.testing.assert_allclose(W2[rows], dense_W[0][rows], rtol=tol)
-    np.testing.assert_allclose(m2[rows], dense.ms[0][rows], rtol=tol)
-    np.testing.assert_allclose(v2[rows], dense.vs[0][rows], rtol=tol)
-    others = np.setdiff1d(np.arange(8), rows)
-    assert np.array_equal(W2[others], W[others])
-    assert np.all(g2[rows] == 0)  # the kernel hands back a zeroed gradient row
-    # Restricted to some entries of the rows: those equal dense Adam, the
-    # others are left alone.
-    cols = np.array([0, 3], dtype=np.int32)
-    W3, m3, v3, g3 = W.copy(), m.copy(), v.copy(), grad.copy()
-    _adam_rows(W3, m3, v3, g3, rows, np.full(3, t, dtype=np.int64), 1 / n, alpha,
-               0.01, 0.9, 0.999, 1e-8, cols)
-    np.testing.assert_allclose(W3[np.ix_(rows, cols)], dense_W[0][np.ix_(rows, cols)],
-                               rtol=tol)
-    rest = np.setdiff1d(np.arange(5), cols)
-    assert np.array_equal(W3[np.ix_(rows, rest)], W[np.ix_(rows, rest)])
-    assert np.array_equal(m3[np.ix_(rows, rest)], m[np.ix_(rows, rest)])
-
-
-@pytest.mark.parametrize("nesterov", [True, False])
-def test_sgd_rows_equal_dense_sgd_on_those_rows(nesterov):
-    rng = np.random.RandomState(1)
-    W = rng.normal(size=(6, 4))
-    grad = rng.normal(size=(6, 4))
-    vel = rng.normal(size=(6, 4)) * 0.1
-    dense = SGDOptimizer([W.copy()], learning_rate_init=0.05, momentum=0.9,
-                         nesterov=nesterov)
-    dense.velocities = [vel.copy()]
-    dense_W = [W.copy()]
-    dense.update_params(dense_W, [(grad + 0.1 * W) / 2.0])
-    rows = np.array([0, 5], dtype=np.int64)
-    W2, vel2 = W.copy(), vel.copy()
-    _sgd_rows(W2, vel2, grad.copy(), rows, 0.5, 0.1, 0.05, 0.9, nesterov)
-    np.testing.assert_allclose(W2[rows], dense_W[0][rows], rtol=1e-12)
-    np.testing.assert_allclose(vel2[rows], dense.velocities[0][rows], rtol=1e-12)
-    assert np.array_equal(W2[1:5], W[1:5])
-
-
 def test_adam_step_touches_only_active_rows():
     """One batch step through a hashed layer leaves untouched neurons alone."""
     dtype = np.float64
@@ -301,9 +242,9 @@ def test_adam_step_touches_only_active_rows():
     changed = np.flatnonzero(np.any(specs[0]["weights"] != before, axis=1))
     assert 0 < len(touched) < sizes[1]
     assert set(changed) <= set(touched)
-    np.testing.assert_array_equal(specs[0]["steps"][touched], 1)
+    np.testing.assert_array_equal(trainer.last_steps[0][touched], 1)
     untouched = np.setdiff1d(np.arange(sizes[1]), touched)
-    np.testing.assert_array_equal(specs[0]["steps"][untouched], 0)
+    np.testing.assert_array_equal(trainer.last_steps[0][untouched], 0)
 
 
 def test_thread_count_does_not_change_a_step():
@@ -316,7 +257,7 @@ def test_thread_count_does_not_change_a_step():
             spec.update(budget=10, min_active=5)
         X, _, label_indptr, label_ids = make_data(16, sizes[0], sizes[-1],
                                                   "softmax", dtype, True)
-        trainer = BatchTrainer(specs, 16, n_threads)
+        trainer = BatchTrainer(specs, 16, n_threads, sparse_input=True)
         for seed in range(3):
             trainer.run(X, np.arange(16, dtype=np.intp), label_indptr=label_indptr,
                         label_ids=label_ids, solver="adam", scale=1 / 16,
