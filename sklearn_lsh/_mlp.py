@@ -1168,8 +1168,10 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         as MLPClassifier does (``b = sqrt(6 / (fan_in + fan_out))``, 2 instead
         of 6 for 'logistic'; the same values for the same ``random_state``);
         'fan_in' as PyTorch's ``nn.Linear`` (``b = 1 / sqrt(fan_in)``), which
-        starts a wide output layer with larger weights and trains it faster
-        (WordNet, 16,897 classes: P@1 0.289 against 0.262 after 5 epochs).
+        starts a wide output layer with larger weights and trains it much
+        faster: WordNet, 16,897 classes, P@1 0.291 against 0.262 after 5
+        epochs; 100,000 synthetic classes, 0.417 against 0.085 after 50,000
+        samples (Glorot's small weights leave the scores to the biases).
     hash_family : {'dwta', 'wta', 'simhash', 'minhash'}, default='dwta'
         The LSH family of the hashed layers.
     n_hash_bits : int or 'auto', default='auto'
