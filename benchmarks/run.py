@@ -413,6 +413,12 @@ def suite_scale(quick):
                       "model": "ours", "epochs": 1,
                       "params": {**common, "active_fraction": 1000,
                                  "weight_init": "fan_in"}})
+        # Half the tables: half the queries and rebuilds, retrieval as good
+        # here (P@1 at 10^4: 0.460 against 0.441 with 100, Glorot).
+        specs.append({**base, "name": f"{width:,} ours weight_init='fan_in', "
+                      "n_tables=50", "model": "ours", "epochs": 1,
+                      "params": {**common, "active_fraction": 1000,
+                                 "weight_init": "fan_in", "n_tables": 50}})
         if _have_torch():
             # The dense network is slow at this width: time a few batches.
             full = width <= 100_000
@@ -515,8 +521,14 @@ def main():
         name = suite + ("-quick" if args.quick else "") + (
             f"-{args.only}" if args.only else "")
         print(f"{name} ({machine})", flush=True)
-        specs = [spec for spec in SUITES[suite](args.quick)
+        every = SUITES[suite](args.quick)
+        specs = [spec for spec in every
                  if args.only is None or args.only in spec["name"]]
+        if not specs:
+            names = "\n  ".join(spec["name"] for spec in every)
+            print(f"  no run of {suite} has {args.only!r} in its name; the runs "
+                  f"are:\n  {names}")
+            continue
         results = [run_child(spec) for spec in specs]
         header = (f"### {name}\n\n{datetime.date.today()}, {machine}; command: "
                   f"`python benchmarks/run.py {suite}"

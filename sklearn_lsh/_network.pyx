@@ -1211,10 +1211,8 @@ cdef class BatchTrainer:
         cdef const catch_up_t* tables = NULL
         if training:
             tables = self._tables(solver, beta_1, beta_2, momentum, nesterov)
-            if solver_code != GRADIENT:
-                if self.step == 2147483647:
-                    raise OverflowError("a worker takes at most 2**31 - 1 steps")
-                self.step += 1
+            if solver_code != GRADIENT and self.step == 2147483647:
+                raise OverflowError("a worker takes at most 2**31 - 1 steps")
         if x_dense:
             X_ptr = _pointer(X, self.dtype, "X")
         else:
@@ -1230,6 +1228,9 @@ cdef class BatchTrainer:
         cdef double* loss_ptr = <double*> <intp_t> sample_loss.ctypes.data
         cdef double* hash_ptr = <double*> <intp_t> hash_seconds.ctypes.data
         cdef double eps = np.finfo(self.dtype).eps
+        # Counted once the batch is sure to run: a refused call takes no step.
+        if training and solver_code != GRADIENT:
+            self.step += 1
         if self.dtype == np.float32:
             with nogil:
                 _train_batch[float](

@@ -247,6 +247,24 @@ def test_adam_step_touches_only_active_rows():
     np.testing.assert_array_equal(trainer.last_steps[0][untouched], 0)
 
 
+def test_refused_batch_takes_no_step():
+    dtype = np.float64
+    sizes = [10, 40, 5]
+    specs = make_network(sizes, "relu", "softmax", dtype, (True, False))
+    X, Y, _, _ = make_data(4, sizes[0], sizes[-1], "softmax", dtype, False)
+    trainer = BatchTrainer(specs, 4, 1, step_base=7)
+    rows = np.arange(4, dtype=np.intp)
+    trainer.run(X, rows, Y=Y, solver="adam")
+    assert trainer.step == 1
+    with pytest.raises(ValueError, match="X must be a C-contiguous float64"):
+        trainer.run(X.astype(np.float32), rows, Y=Y, solver="adam")
+    with pytest.raises(ValueError, match="built for dense X"):
+        trainer.run(sp.csr_matrix(X), rows, Y=Y, solver="adam")
+    assert trainer.step == 1
+    trainer.run(X, rows, Y=Y, solver="adam")
+    assert trainer.step == 2 and trainer.step_base == 7
+
+
 def test_thread_count_does_not_change_a_step():
     dtype = np.float32
     sizes = [30, 64, 48, 20]
