@@ -60,9 +60,9 @@ def catch_up_tables(str solver, double beta_1=0.9, double beta_2=0.999,
     if solver == "adam":
         # The i-th skipped move is (beta_1 / sqrt(beta_2)) ** i times the
         # last step's move m / (sqrt(v) + eps).
-        ratio = beta_1 / np.sqrt(beta_2)
-        if ratio >= 1.0:
+        if beta_2 == 0.0 or beta_1 >= sqrt(beta_2):
             return None
+        ratio = beta_1 / sqrt(beta_2)
         decay_1, decay_2 = beta_1 ** i, beta_2 ** i
         shift = np.cumsum(ratio ** i) - 1.0
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -186,4 +186,6 @@ def test_catch_up_tables():
     np.testing.assert_allclose(sgd["shift"][2], 0.5 * (0.5 + 0.25))
     # No closed form (moves grow until epsilon stops them), nothing to do.
     assert catch_up_tables("adam", 0.99, 0.9) is None
+    assert catch_up_tables("adam", 0.0, 0.0) is None
+    assert np.all(catch_up_tables("adam", 0.0, 0.5)["shift"] == 0)
     assert catch_up_tables("sgd", momentum=0.0) is None
