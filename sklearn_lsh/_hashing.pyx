@@ -28,6 +28,8 @@ from libc.math cimport INFINITY
 from libc.string cimport memset
 
 from ._openmp_helpers cimport omp_get_thread_num
+
+from ._openmp_helpers import per_thread_rows
 from ._typedefs cimport int8_t, int32_t, int64_t, intp_t, key_t, uint64_t
 
 FAMILIES = ("simhash", "wta", "dwta", "minhash")
@@ -667,12 +669,12 @@ cdef class HashFunctions:
         sparse = isinstance(X, tuple)
         n_rows = X[2].shape[0] - 1 if sparse else X.shape[0]
         cdef int n_hashes = self.c.n_hashes
-        scratch = np.zeros((n_threads, scratch_size(&self.c)), dtype=np.float64)
+        scratch = per_thread_rows(n_threads, scratch_size(&self.c), np.float64)
         if want_codes:
             codes = np.zeros((n_rows, n_hashes), dtype=np.int32)
             keys = np.zeros((1, 1), dtype=np.uint32)
         else:
-            codes = np.zeros((n_threads, n_hashes), dtype=np.int32)
+            codes = per_thread_rows(n_threads, n_hashes, np.int32)
             keys = np.zeros((n_rows, self.n_tables), dtype=np.uint32)
         if n_rows == 0:
             return codes if want_codes else keys

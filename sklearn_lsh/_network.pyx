@@ -50,6 +50,7 @@ from ._optimizers cimport (
     sgd_catch_up_row,
     sgd_row,
 )
+from ._openmp_helpers import per_thread_rows
 from ._optimizers import catch_up_tables
 from ._tables cimport (
     THRESHOLD,
@@ -1050,25 +1051,24 @@ cdef class BatchTrainer:
             self.activations.append(act)
             self.active_ids.append(ids if c.hashed else None)
 
+        # One zeroed row per thread of each buffer, rows a cache line apart.
+        sizes = {
+            "hash": (max_hash, np.float64), "codes": (max_hashes, np.int32),
+            "keys": (max_tables, np.uint32), "marker": (max_n, np.int32),
+            "counts": (max_n, np.int32), "candidates": (max_n, np.int32),
+            "retrieved": (max_n, np.int32), "scores": (max_n, np.float64),
+            "pre_act": (max_n, np.float64), "pre_marker": (max_n, np.int32),
+            "set_marker": (max_n, np.int32),
+            "nz_ids": (max(max_in, max_n), np.int32),
+            "nz_vals": (max(max_in, max_n), self.dtype),
+            "acc": (max_in, self.dtype), "cols": (max_in, np.int32),
+            "col_marker": (max_in, np.int32),
+        }
+        rows = {name: per_thread_rows(n_threads, size, dtype)
+                for name, (size, dtype) in sizes.items()}
+        self._keep.append(rows)
         for tid in range(n_threads):
-            buffers = {
-                "hash": np.zeros(max_hash, dtype=np.float64),
-                "codes": np.zeros(max_hashes, dtype=np.int32),
-                "keys": np.zeros(max_tables, dtype=np.uint32),
-                "marker": np.zeros(max_n, dtype=np.int32),
-                "counts": np.zeros(max_n, dtype=np.int32),
-                "candidates": np.zeros(max_n, dtype=np.int32),
-                "retrieved": np.zeros(max_n, dtype=np.int32),
-                "scores": np.zeros(max_n, dtype=np.float64),
-                "pre_act": np.zeros(max_n, dtype=np.float64),
-                "pre_marker": np.zeros(max_n, dtype=np.int32),
-                "set_marker": np.zeros(max_n, dtype=np.int32),
-                "nz_ids": np.zeros(max(max_in, max_n), dtype=np.int32),
-                "nz_vals": np.zeros(max(max_in, max_n), dtype=self.dtype),
-                "acc": np.zeros(max_in, dtype=self.dtype),
-                "cols": np.zeros(max_in, dtype=np.int32),
-                "col_marker": np.zeros(max_in, dtype=np.int32),
-            }
+            buffers = {name: arr[tid] for name, arr in rows.items()}
             self._keep.append(buffers)
             self.scratch[tid].hash_scratch = <double*> <intp_t> buffers["hash"].ctypes.data
             self.scratch[tid].codes = <int32_t*> <intp_t> buffers["codes"].ctypes.data

@@ -25,7 +25,7 @@ from ._typedefs cimport (
 )
 
 from ._hashing import _check_int
-from ._openmp_helpers import _openmp_effective_n_threads
+from ._openmp_helpers import _openmp_effective_n_threads, per_thread_rows
 
 cdef enum:
     FIFO = 0
@@ -442,7 +442,7 @@ cdef class HashTables:
         cdef int L = self.n_tables
         cdef int32_t[:, ::1] offsets = self.offsets
         cdef int32_t[:, ::1] ids = self.ids
-        cdef int32_t[:, ::1] cursor = np.empty((n, B), dtype=np.int32)
+        cdef int32_t[:, ::1] cursor = per_thread_rows(n, B, np.int32)
         cdef int32_t capacity = self._capacity
         cdef int policy = self._policy
         cdef uint64_t seed = self._seed
@@ -507,9 +507,10 @@ cdef class HashTables:
         cdef int L = self.n_tables
         cdef int n = self._n_threads(n_threads, N)
         cdef intp_t n_scratch = max(1, scratch_size(&hf.c))
-        cdef float64_t[:, ::1] scratch = np.empty((n, n_scratch), dtype=np.float64)
-        cdef int32_t[:, ::1] codes = np.empty((n, max(1, hf.c.n_hashes)), dtype=np.int32)
-        cdef key_t[:, ::1] row_keys = np.empty((n, L), dtype=np.uint32)
+        cdef float64_t[:, ::1] scratch = per_thread_rows(n, n_scratch, np.float64)
+        cdef int32_t[:, ::1] codes = per_thread_rows(n, max(1, hf.c.n_hashes),
+                                                     np.int32)
+        cdef key_t[:, ::1] row_keys = per_thread_rows(n, L, np.uint32)
         cdef int32_t[:, ::1] ids = self.ids
         cdef const float32_t[:, ::1] x32
         cdef const float64_t[:, ::1] x64
@@ -542,8 +543,8 @@ cdef class HashTables:
         # Pass 2: each table copies its keys to a scratch row, then sorts.
         n = self._n_threads(n_threads, L)
         cdef int32_t[:, ::1] offsets = self.offsets
-        cdef key_t[:, ::1] table_keys = np.empty((n, N), dtype=np.uint32)
-        cdef int32_t[:, ::1] cursor = np.empty((n, self.n_buckets), dtype=np.int32)
+        cdef key_t[:, ::1] table_keys = per_thread_rows(n, N, np.uint32)
+        cdef int32_t[:, ::1] cursor = per_thread_rows(n, self.n_buckets, np.int32)
         cdef intp_t B = self.n_buckets
         cdef int32_t capacity = self._capacity
         cdef int policy = self._policy
@@ -609,9 +610,9 @@ cdef class HashTables:
         cdef const key_t[:, ::1] keys_view = keys
         cdef int32_t[:, ::1] offsets = self.offsets
         cdef int32_t[:, ::1] ids = self.ids
-        cdef int32_t[:, ::1] new_offsets = np.empty((n, B + 1), dtype=np.int32)
-        cdef int32_t[:, ::1] new_ids = np.empty((n, N), dtype=np.int32)
-        cdef int32_t[:, ::1] cursor = np.empty((n, B), dtype=np.int32)
+        cdef int32_t[:, ::1] new_offsets = per_thread_rows(n, B + 1, np.int32)
+        cdef int32_t[:, ::1] new_ids = per_thread_rows(n, N, np.int32)
+        cdef int32_t[:, ::1] cursor = per_thread_rows(n, B, np.int32)
         cdef intp_t n_moved = items.shape[0]
         cdef int32_t capacity = self._capacity
         cdef int policy = self._policy
@@ -677,13 +678,13 @@ cdef class HashTables:
         cdef intp_t budget_c = budget
         cdef int min_count_c = min_count
         cdef intp_t out_size = N if budget_c <= 0 or budget_c > N else budget_c
-        marker_arr = np.zeros((n, N), dtype=np.int32)
-        counts_arr = np.empty((n, N), dtype=np.int32)
-        candidates_arr = np.empty((n, N), dtype=np.int32)
+        marker_arr = per_thread_rows(n, N, np.int32)
+        counts_arr = per_thread_rows(n, N, np.int32)
+        candidates_arr = per_thread_rows(n, N, np.int32)
         cdef int32_t[:, ::1] marker = marker_arr
         cdef int32_t[:, ::1] counts = counts_arr
         cdef int32_t[:, ::1] candidates = candidates_arr
-        cdef int32_t[:, ::1] buf = np.empty((n, out_size), dtype=np.int32)
+        cdef int32_t[:, ::1] buf = per_thread_rows(n, out_size, np.int32)
         indptr_arr = np.zeros(n_samples + 1, dtype=np.int64)
         cdef int64_t[::1] indptr = indptr_arr
         cdef int32_t[::1] ids_view
