@@ -17,6 +17,7 @@ from sklearn.utils.estimator_checks import check_dataframe_column_names_consiste
 from sklearn_lsh._openmp_helpers import (
     _openmp_effective_n_threads,
     _openmp_parallelism_enabled,
+    per_thread_rows,
 )
 from threadpoolctl import threadpool_info
 
@@ -203,3 +204,14 @@ def test_check_dataframe_column_names_consistency(Estimator):
     est = Estimator(hidden_layer_sizes=(256,), active_fraction=0.25, max_iter=5,
                     random_state=0)
     check_dataframe_column_names_consistency(Estimator.__name__, est)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32, np.uint32])
+@pytest.mark.parametrize("n", [1, 7, 300])
+def test_per_thread_rows_never_share_a_cache_line(dtype, n):
+    rows = per_thread_rows(3, n, dtype, fill=5)
+    assert rows.flags.c_contiguous and rows.dtype == dtype
+    assert np.all(rows == 5)
+    for t in range(2):
+        end = rows[t].ctypes.data + n * rows.itemsize  # past the usable part
+        assert rows[t + 1].ctypes.data - end >= 64
