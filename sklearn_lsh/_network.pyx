@@ -756,7 +756,9 @@ cdef void _stamp_inputs(layer_t* layers, int l, intp_t n_samples,
     cdef layer_t* layer = &layers[l]
     cdef layer_t* prev = &layers[l - 1] if l > 0 else NULL
     cdef intp_t ii, t, row
-    if (l == 0 and x_dense) or (l > 0 and not prev.hashed):
+    # Only a sparse input has col_last: CSR X, or a hashed layer below (dense
+    # X fed to a worker built for CSR steps every input).
+    if l == 0 and x_dense:
         for t in range(layer.n_in):
             layer.col_last[t] = step
         return

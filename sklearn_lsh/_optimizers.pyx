@@ -323,9 +323,10 @@ cdef class CatchUp:
     """``catch_up_tables`` held for the kernels (None: no catch-up)."""
 
     def __init__(self, tables):
-        self.tables = tables
+        self.tables = None
         self.c.length = 0
         if tables is not None:
+            # Kept here: the struct points into these arrays.
             arrays = {k: np.ascontiguousarray(v, dtype=np.float64)
                       for k, v in tables.items()}
             self.tables = arrays
