@@ -5,12 +5,14 @@ layer keeps its neurons in LSH tables, and each sample computes only the
 neurons its input retrieves, forward and backward.
 """
 
-from ._mlp import InconsistentVersionWarning, LSHMLPClassifier, LSHMLPRegressor
+from ._base import InconsistentLSHVersionWarning
+from ._classifier import LSHMLPClassifier
+from ._regressor import LSHMLPRegressor
 from ._show_versions import show_versions
 from ._version import __version__
 
 __all__ = [
-    "InconsistentVersionWarning",
+    "InconsistentLSHVersionWarning",
     "LSHMLPClassifier",
     "LSHMLPRegressor",
     "__version__",

@@ -52,6 +52,7 @@ cdef class HashFunctions:
     cdef readonly object proj_sign
     cdef readonly object positions
     cdef readonly object slots
+    cdef object __weakref__
 
 
 # Number of float64 scratch values one thread needs for one call (at least 1).

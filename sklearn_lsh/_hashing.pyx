@@ -28,6 +28,7 @@ from libc.math cimport INFINITY
 from libc.string cimport memset
 
 from ._openmp_helpers cimport omp_get_thread_num
+from ._rng cimport mix64
 
 from ._openmp_helpers import per_thread_rows
 from ._typedefs cimport int8_t, int32_t, int64_t, intp_t, key_t, uint64_t
@@ -42,13 +43,6 @@ cdef dict _FAMILY_IDS = {
 cdef enum:
     MAX_PROBES = 100
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
-
-
-cdef inline uint64_t _mix64(uint64_t z) noexcept nogil:
-    # splitmix64 finaliser: a bijection of 64-bit words with good avalanche.
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
-    return z ^ (z >> 31)
 
 
 cdef inline uint64_t _mix_bits(uint64_t x, int n, uint64_t seed) noexcept nogil:
@@ -214,7 +208,7 @@ cdef void _densify(const hash_family_t* fam, int32_t* codes) noexcept nogil:
         base = fam.seed + <uint64_t> h * <uint64_t> (MAX_PROBES + 1) * GOLDEN
         for attempt in range(MAX_PROBES):
             # Top 32 bits of the mix scaled to [0, n): a multiply, no division.
-            h2 = <int> (((_mix64(base + <uint64_t> (attempt + 1) * GOLDEN) >> 32)
+            h2 = <int> (((mix64(base + <uint64_t> (attempt + 1) * GOLDEN) >> 32)
                          * <uint64_t> n) >> 32)
             if codes[h2] >= 0:
                 codes[h] = -(codes[h2] + 2)
@@ -334,12 +328,12 @@ cdef inline void _pack_keys(
             n_bits = 0
             for i in range(K):
                 if n_bits + cb > 64:
-                    state = _mix64(state ^ acc)
+                    state = mix64(state ^ acc)
                     acc = 0
                     n_bits = 0
                 acc = (acc << cb) | <uint64_t> c[i]
                 n_bits += cb
-            keys[t] = <key_t> (_mix64(state ^ acc) >> (64 - key_bits))
+            keys[t] = <key_t> (mix64(state ^ acc) >> (64 - key_bits))
 
 
 cdef void hash_dense_row(
@@ -427,6 +421,27 @@ def _check_int(name, value, low, high=None):
     return int(value)
 
 
+def _all_in(values, low, high):
+    return values.size == 0 or (values.min() >= low and values.max() < high)
+
+
+def _load_functions(params, arrays):
+    """HashFunctions from their saved parameters and arrays, checked."""
+    cdef HashFunctions functions = HashFunctions.__new__(HashFunctions)
+    family, K, L, d, bin_size, key_bits, seed, mix_seed = params
+    if family not in _FAMILY_IDS:
+        raise ValueError(f"The saved hash family {family!r} is unknown.")
+    if family != "simhash" and (bin_size < 2 or bin_size & (bin_size - 1)
+                                or bin_size > d):
+        raise ValueError(f"The saved bin_size {bin_size} is not valid.")
+    code_bits = 1 if family == "simhash" else bin_size.bit_length() - 1
+    if not (1 <= K and 1 <= L and 1 <= d < 2**31
+            and 1 <= key_bits <= min(32, K * code_bits)):
+        raise ValueError("The saved hash function parameters are not valid.")
+    functions._assign(family, K, L, d, bin_size, key_bits, seed, mix_seed, arrays)
+    return functions
+
+
 cdef class HashFunctions:
     """K * L hash functions of one family, grouped into L tables of K codes.
 
@@ -506,27 +521,16 @@ cdef class HashFunctions:
         ):
             raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
 
-        self.family = family
-        self.n_bits_per_table = K
-        self.n_tables = L
-        self.n_features = d
-        self.bin_size = bin_size
-        self.key_bits = key_bits
-        self.seed = int(seed)
-
         rng = np.random.default_rng(int(seed))
         mix_seed = int(rng.integers(0, 2**64, dtype=np.uint64))
         empty = np.zeros(1, dtype=np.int32)
-        self.proj_indptr = empty
-        self.proj_hash = empty
-        self.proj_sign = np.zeros(1, dtype=np.int8)
-        self.positions = empty
-        self.slots = empty
-        n_perms = 0
+        arrays = {"proj_indptr": empty, "proj_hash": empty,
+                  "proj_sign": np.zeros(1, dtype=np.int8), "positions": empty,
+                  "slots": empty}
         if family == "simhash":
-            self._draw_projections(rng, d, n_hashes)
+            arrays.update(self._draw_projections(rng, d, n_hashes))
         elif family == "wta":
-            self.positions = np.ascontiguousarray(
+            arrays["positions"] = np.ascontiguousarray(
                 [rng.choice(d, bin_size, replace=False) for _ in range(n_hashes)],
                 dtype=np.int32,
             ).reshape(n_hashes, bin_size)
@@ -536,7 +540,7 @@ cdef class HashFunctions:
             positions = np.empty((n_perms, d), dtype=np.int32)
             for p in range(n_perms):
                 positions[p] = rng.permutation(d)
-            self.positions = positions
+            arrays["positions"] = positions
             # Slot of feature j in permutation p: hash p * bins_per_perm +
             # pos // bin_size, rank pos % bin_size.
             hashes = (
@@ -545,8 +549,68 @@ cdef class HashFunctions:
             )
             slots = hashes * bin_size + positions % bin_size
             slots[(positions >= bins_per_perm * bin_size) | (hashes >= n_hashes)] = -1
-            self.slots = np.ascontiguousarray(slots.T, dtype=np.int32)
+            arrays["slots"] = np.ascontiguousarray(slots.T, dtype=np.int32)
+        self._assign(family, K, L, d, bin_size, key_bits, int(seed), mix_seed,
+                     arrays)
 
+    def _assign(self, family, K, L, d, bin_size, key_bits, seed, mix_seed,
+                arrays):
+        """Take the parameters and the drawn arrays, checked, into the struct.
+
+        The nogil kernels index with these arrays without bounds checks, so a
+        loaded model's arrays are checked here as a fresh draw's are.
+        """
+        cdef int code_bits = 1 if family == "simhash" else bin_size.bit_length() - 1
+        cdef int n_hashes = K * L
+        n_perms = 0
+        if family in ("dwta", "minhash"):
+            n_perms = -(-n_hashes // (d // bin_size))
+        expected = {
+            "simhash": {"proj_indptr": (d + 1,)},
+            "wta": {"positions": (n_hashes, bin_size)},
+            "dwta": {"positions": (n_perms, d), "slots": (d, n_perms)},
+        }
+        expected["minhash"] = expected["dwta"]
+        arrays = dict(arrays)
+        for name, dtype in (("proj_indptr", np.int32), ("proj_hash", np.int32),
+                            ("proj_sign", np.int8), ("positions", np.int32),
+                            ("slots", np.int32)):
+            arr = np.ascontiguousarray(arrays[name])
+            shape = expected[family].get(name)
+            if arr.dtype != dtype or arr.ndim == 0 or (
+                    shape is not None and arr.shape != shape):
+                raise ValueError(
+                    f"The {name} of {family!r} hash functions must be a {dtype.__name__} "
+                    f"array{'' if shape is None else ' of shape %s' % (shape,)}; got "
+                    f"{arr.dtype} {arr.shape}."
+                )
+            arrays[name] = arr
+        if family == "simhash":
+            indptr = arrays["proj_indptr"]
+            nnz = int(indptr[d])
+            if (indptr[0] != 0 or (np.diff(indptr) < 0).any()
+                    or nnz > arrays["proj_hash"].shape[0]
+                    or arrays["proj_sign"].shape[0] < nnz
+                    or not _all_in(arrays["proj_hash"][:nnz], 0, n_hashes)):
+                raise ValueError("The SimHash projections are not valid for "
+                                 f"{d} features and {n_hashes} hashes.")
+        elif not _all_in(arrays["positions"], 0, d) or not _all_in(
+                arrays["slots"], -1, n_hashes * bin_size):
+            raise ValueError(f"The {family!r} permutations are not valid for {d} "
+                             f"features, {n_hashes} hashes and bins of {bin_size}.")
+
+        self.family = family
+        self.n_bits_per_table = K
+        self.n_tables = L
+        self.n_features = d
+        self.bin_size = bin_size
+        self.key_bits = key_bits
+        self.seed = seed
+        self.proj_indptr = arrays["proj_indptr"]
+        self.proj_hash = arrays["proj_hash"]
+        self.proj_sign = arrays["proj_sign"]
+        self.positions = arrays["positions"]
+        self.slots = arrays["slots"]
         cdef const int32_t[::1] proj_indptr = self.proj_indptr
         cdef const int32_t[::1] proj_hash = self.proj_hash
         cdef const int8_t[::1] proj_sign = self.proj_sign
@@ -591,9 +655,11 @@ cdef class HashFunctions:
                 "SimHash projections too large: n_features * n_hashes / 3 must "
                 f"be < 2**31; got about {indptr[d]}."
             )
-        self.proj_indptr = indptr.astype(np.int32)
-        self.proj_hash = np.concatenate(hash_parts + [np.zeros(1, np.int32)])
-        self.proj_sign = np.concatenate(sign_parts + [np.zeros(1, np.int8)])
+        return {
+            "proj_indptr": indptr.astype(np.int32),
+            "proj_hash": np.concatenate(hash_parts + [np.zeros(1, np.int32)]),
+            "proj_sign": np.concatenate(sign_parts + [np.zeros(1, np.int8)]),
+        }
 
     @property
     def n_buckets(self):
@@ -616,9 +682,14 @@ cdef class HashFunctions:
         return self.c.n_perms
 
     def __reduce__(self):
-        return (HashFunctions, (self.family, self.n_bits_per_table, self.n_tables,
-                                self.n_features, self.bin_size, self.key_bits,
-                                self.seed))
+        # The drawn arrays are saved, not redrawn from the seed on load: NumPy's
+        # generators promise no stream across versions, and tables built with
+        # these functions must be queried with the same ones.
+        arrays = {name: getattr(self, name) for name in (
+            "proj_indptr", "proj_hash", "proj_sign", "positions", "slots")}
+        return (_load_functions, (
+            (self.family, self.n_bits_per_table, self.n_tables, self.n_features,
+             self.bin_size, self.key_bits, self.seed, int(self.c.seed)), arrays))
 
     def __repr__(self):
         return (

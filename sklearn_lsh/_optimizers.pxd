@@ -15,11 +15,36 @@ cdef struct catch_up_t:
     const double* bias        # Adam's bias correction of global step j
 
 
-# Entries: cols == NULL: the n entries of the row; else only cols[0:n].
-# Steps are local to a fit call; step_base + step is the optimizer's global
-# step (Adam's bias correction). An entry's previous step is last[j] if last is
-# not NULL, else row_last; entries stepped are stamped in stamp[j] if not NULL.
-# catch_up == NULL: no catch-up (every entry is stepped every step).
+# Solvers, as the Python side names them in SOLVERS (_optimizers.pyx).
+# GRADIENT stores each touched row's gradient in the first moment and leaves
+# the weights alone: the test entry point of the backward pass.
+cdef enum:
+    ADAM = 0
+    SGD = 1
+    GRADIENT = 2
+
+
+# One optimizer step, the same for every row of a batch.
+cdef struct step_t:
+    int solver
+    double scale               # 1 / sum of the batch's sample weights
+    double alpha               # L2 penalty of the weights (not the biases)
+    double learning_rate
+    double beta_1
+    double beta_2
+    double epsilon
+    double momentum
+    bint nesterov
+    int32_t step               # steps since the worker was built, this one too
+    int64_t step_base          # the optimizer's global step when it was built
+    const catch_up_t* catch_up  # NULL: no catch-up
+
+
+# Entries: cols == NULL: the n entries of the row; else only cols[0:n]. The
+# gradient of an entry is scale * (grad + alpha * param) (alpha: the L2 term;
+# 0 for biases). step_base + step is the optimizer's global step (Adam's bias
+# correction). An entry's previous step is last[j] if last is not NULL, else
+# row_last; entries stepped are stamped in stamp[j] if not NULL.
 cdef void adam_row(
     floating* param,
     floating* first_moment,
@@ -27,18 +52,11 @@ cdef void adam_row(
     floating* grad,
     const int32_t* cols,
     intp_t n,
-    double scale,
     double alpha,
-    double learning_rate,
-    double beta_1,
-    double beta_2,
-    double epsilon,
-    int32_t step,
-    int64_t step_base,
+    const step_t* step,
     int32_t row_last,
     const int32_t* last,
     int32_t* stamp,
-    const catch_up_t* catch_up,
 ) noexcept nogil
 
 cdef void sgd_row(
@@ -47,44 +65,34 @@ cdef void sgd_row(
     floating* grad,
     const int32_t* cols,
     intp_t n,
-    double scale,
     double alpha,
-    double learning_rate,
-    double momentum,
-    bint nesterov,
-    int32_t step,
+    const step_t* step,
     int32_t row_last,
     const int32_t* last,
     int32_t* stamp,
-    const catch_up_t* catch_up,
 ) noexcept nogil
 
-# Bring the n entries of a row to the end of `step` (no gradient since their
-# last step): what a dense optimizer would have done to them meanwhile.
+# Bring the n entries of a row to the end of step.step (no gradient since
+# their last step): what a dense optimizer would have done to them meanwhile.
 cdef void adam_catch_up_row(
     floating* param,
     floating* first_moment,
     floating* second_moment,
     intp_t n,
-    double learning_rate,
-    double epsilon,
-    int32_t step,
-    int64_t step_base,
+    const step_t* step,
     int32_t row_last,
     const int32_t* last,
     int32_t* stamp,
-    const catch_up_t* catch_up,
 ) noexcept nogil
 
 cdef void sgd_catch_up_row(
     floating* param,
     floating* velocity,
     intp_t n,
-    int32_t step,
+    const step_t* step,
     int32_t row_last,
     const int32_t* last,
     int32_t* stamp,
-    const catch_up_t* catch_up,
 ) noexcept nogil
 
 

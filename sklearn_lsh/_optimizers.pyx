@@ -28,6 +28,7 @@ from ._typedefs cimport int32_t, int64_t, intp_t
 
 # Skipped steps beyond this are as many as this: beta_2 ** 65535 < 1e-28.
 CATCH_UP_LENGTH = 65536
+SOLVERS = {"adam": ADAM, "sgd": SGD, "gradient": GRADIENT}
 
 
 def catch_up_tables(str solver, double beta_1=0.9, double beta_2=0.999,
@@ -142,51 +143,47 @@ cdef void adam_row(
     floating* grad,              # IN, zeroed on return
     const int32_t* cols,         # IN: the entries to update, or NULL for all
     intp_t n,
-    double scale,
     double alpha,
-    double learning_rate,
-    double beta_1,
-    double beta_2,
-    double epsilon,
-    int32_t step,
-    int64_t step_base,
+    const step_t* st,
     int32_t row_last,
     const int32_t* last,         # IN: each entry's last step, or NULL
-    int32_t* stamp,              # OUT: stepped entries get `step`, or NULL
-    const catch_up_t* catch_up,
+    int32_t* stamp,              # OUT: stepped entries get st.step, or NULL
 ) noexcept nogil:
     cdef intp_t i, j, skipped
-    cdef int32_t previous
-    cdef int64_t t = step_base + step
-    cdef floating lr = <floating> (learning_rate * sqrt(1.0 - beta_2 ** t)
-                                   / (1.0 - beta_1 ** t))
-    if catch_up != NULL and last != NULL:
+    cdef int32_t previous, step = st.step
+    cdef int64_t t = st.step_base + step
+    cdef floating lr = <floating> (st.learning_rate * sqrt(1.0 - st.beta_2 ** t)
+                                   / (1.0 - st.beta_1 ** t))
+    cdef floating scale = <floating> st.scale
+    cdef floating alpha_ = <floating> alpha
+    cdef floating beta_1 = <floating> st.beta_1
+    cdef floating beta_2 = <floating> st.beta_2
+    cdef floating epsilon = <floating> st.epsilon
+    if st.catch_up != NULL and last != NULL:
         for i in range(n):
             j = cols[i] if cols != NULL else i
             previous = last[j]
             skipped = step - previous - 1
             if skipped > 0:
                 _adam_skip(param, first_moment, second_moment, j, skipped,
-                           step_base + previous + 1, catch_up, learning_rate,
-                           <floating> epsilon)
+                           st.step_base + previous + 1, st.catch_up,
+                           st.learning_rate, epsilon)
             if stamp != NULL:
                 stamp[j] = step
-    elif catch_up != NULL and step - row_last > 1:
+    elif st.catch_up != NULL and step - row_last > 1:
         # The whole row skipped the same steps (it reads a dense input).
         _adam_skip_row(param, first_moment, second_moment, n,
-                       step - row_last - 1, step_base + row_last + 1, catch_up,
-                       learning_rate, <floating> epsilon)
+                       step - row_last - 1, st.step_base + row_last + 1,
+                       st.catch_up, st.learning_rate, epsilon)
     # Separate loops for the two cases, so that the dense one vectorises.
     if cols == NULL:
         for i in range(n):
-            _adam_entry(param, first_moment, second_moment, grad, i,
-                        <floating> scale, <floating> alpha, lr,
-                        <floating> beta_1, <floating> beta_2, <floating> epsilon)
+            _adam_entry(param, first_moment, second_moment, grad, i, scale,
+                        alpha_, lr, beta_1, beta_2, epsilon)
     else:
         for i in range(n):
-            _adam_entry(param, first_moment, second_moment, grad, cols[i],
-                        <floating> scale, <floating> alpha, lr,
-                        <floating> beta_1, <floating> beta_2, <floating> epsilon)
+            _adam_entry(param, first_moment, second_moment, grad, cols[i], scale,
+                        alpha_, lr, beta_1, beta_2, epsilon)
 
 
 cdef void adam_catch_up_row(
@@ -194,30 +191,26 @@ cdef void adam_catch_up_row(
     floating* first_moment,
     floating* second_moment,
     intp_t n,
-    double learning_rate,
-    double epsilon,
-    int32_t step,
-    int64_t step_base,
+    const step_t* st,
     int32_t row_last,
     const int32_t* last,
     int32_t* stamp,
-    const catch_up_t* catch_up,
 ) noexcept nogil:
     cdef intp_t j, skipped
-    cdef int32_t previous
+    cdef int32_t previous, step = st.step
     if last == NULL:
         if step > row_last:
             _adam_skip_row(param, first_moment, second_moment, n,
-                           step - row_last, step_base + row_last + 1, catch_up,
-                           learning_rate, <floating> epsilon)
+                           step - row_last, st.step_base + row_last + 1,
+                           st.catch_up, st.learning_rate, <floating> st.epsilon)
         return
     for j in range(n):
         previous = last[j]
         skipped = step - previous
         if skipped > 0:
             _adam_skip(param, first_moment, second_moment, j, skipped,
-                       step_base + previous + 1, catch_up, learning_rate,
-                       <floating> epsilon)
+                       st.step_base + previous + 1, st.catch_up,
+                       st.learning_rate, <floating> st.epsilon)
         if stamp != NULL:
             stamp[j] = step
 
@@ -262,59 +255,57 @@ cdef void sgd_row(
     floating* grad,         # IN, zeroed on return
     const int32_t* cols,    # IN: the entries to update, or NULL for all
     intp_t n,
-    double scale,
     double alpha,
-    double learning_rate,
-    double momentum,
-    bint nesterov,
-    int32_t step,
+    const step_t* st,
     int32_t row_last,
     const int32_t* last,
     int32_t* stamp,
-    const catch_up_t* catch_up,
 ) noexcept nogil:
     cdef intp_t i, j, skipped
-    if catch_up != NULL and last != NULL:
+    cdef int32_t step = st.step
+    cdef floating scale = <floating> st.scale
+    cdef floating alpha_ = <floating> alpha
+    cdef floating lr = <floating> st.learning_rate
+    cdef floating momentum = <floating> st.momentum
+    if st.catch_up != NULL and last != NULL:
         for i in range(n):
             j = cols[i] if cols != NULL else i
             skipped = step - last[j] - 1
             if skipped > 0:
-                _sgd_skip(param, velocity, j, skipped, catch_up)
+                _sgd_skip(param, velocity, j, skipped, st.catch_up)
             if stamp != NULL:
                 stamp[j] = step
-    elif catch_up != NULL and step - row_last > 1:
-        _sgd_skip_row(param, velocity, n, step - row_last - 1, catch_up)
+    elif st.catch_up != NULL and step - row_last > 1:
+        _sgd_skip_row(param, velocity, n, step - row_last - 1, st.catch_up)
     if cols == NULL:
         for i in range(n):
-            _sgd_entry(param, velocity, grad, i, <floating> scale,
-                       <floating> alpha, <floating> learning_rate,
-                       <floating> momentum, nesterov)
+            _sgd_entry(param, velocity, grad, i, scale, alpha_, lr, momentum,
+                       st.nesterov)
     else:
         for i in range(n):
-            _sgd_entry(param, velocity, grad, cols[i], <floating> scale,
-                       <floating> alpha, <floating> learning_rate,
-                       <floating> momentum, nesterov)
+            _sgd_entry(param, velocity, grad, cols[i], scale, alpha_, lr,
+                       momentum, st.nesterov)
 
 
 cdef void sgd_catch_up_row(
     floating* param,
     floating* velocity,
     intp_t n,
-    int32_t step,
+    const step_t* st,
     int32_t row_last,
     const int32_t* last,
     int32_t* stamp,
-    const catch_up_t* catch_up,
 ) noexcept nogil:
     cdef intp_t j, skipped
+    cdef int32_t step = st.step
     if last == NULL:
         if step > row_last:
-            _sgd_skip_row(param, velocity, n, step - row_last, catch_up)
+            _sgd_skip_row(param, velocity, n, step - row_last, st.catch_up)
         return
     for j in range(n):
         skipped = step - last[j]
         if skipped > 0:
-            _sgd_skip(param, velocity, j, skipped, catch_up)
+            _sgd_skip(param, velocity, j, skipped, st.catch_up)
         if stamp != NULL:
             stamp[j] = step
 
@@ -373,21 +364,23 @@ def _adam_rows(
     cdef int32_t* last_ptr
     cdef CatchUp tables = CatchUp(
         catch_up_tables("adam", beta_1, beta_2) if catch_up else None)
+    cdef step_t st = step_t(
+        solver=ADAM, scale=scale, alpha=alpha, learning_rate=learning_rate, beta_1=beta_1,
+        beta_2=beta_2, epsilon=epsilon, momentum=0.0, nesterov=False, step=step,
+        step_base=step_base, catch_up=tables.pointer())
     for i in range(rows.shape[0]):
         r = rows[i]
         last_ptr = NULL if last is None else &last[r, 0]
         if flush:
             adam_catch_up_row(
                 &param[r, 0], &first_moment[r, 0], &second_moment[r, 0],
-                param.shape[1], learning_rate, epsilon, step, step_base,
-                step - 1 if row_last is None else row_last[r], last_ptr, last_ptr,
-                tables.pointer())
+                param.shape[1], &st,
+                step - 1 if row_last is None else row_last[r], last_ptr, last_ptr)
         else:
             adam_row(&param[r, 0], &first_moment[r, 0], &second_moment[r, 0],
-                     &grad[r, 0], cols_ptr, n, scale, alpha, learning_rate,
-                     beta_1, beta_2, epsilon, step, step_base,
+                     &grad[r, 0], cols_ptr, n, alpha, &st,
                      step - 1 if row_last is None else row_last[r], last_ptr,
-                     last_ptr, tables.pointer())
+                     last_ptr)
 
 
 def _sgd_rows(
@@ -417,14 +410,17 @@ def _sgd_rows(
     cdef const int32_t* cols_ptr = NULL if cols is None else &cols[0]
     cdef CatchUp tables = CatchUp(
         catch_up_tables("sgd", momentum=momentum, nesterov=nesterov))
+    cdef step_t st = step_t(
+        solver=SGD, scale=scale, alpha=alpha, learning_rate=learning_rate, beta_1=0.0,
+        beta_2=0.0, epsilon=0.0, momentum=momentum, nesterov=nesterov, step=step,
+        step_base=0, catch_up=tables.pointer())
     for i in range(rows.shape[0]):
         r = rows[i]
         if flush:
-            sgd_catch_up_row(&param[r, 0], &velocity[r, 0], param.shape[1], step,
+            sgd_catch_up_row(&param[r, 0], &velocity[r, 0], param.shape[1], &st,
                              step - 1 if row_last is None else row_last[r],
-                             NULL, NULL, tables.pointer())
+                             NULL, NULL)
         else:
             sgd_row(&param[r, 0], &velocity[r, 0], &grad[r, 0], cols_ptr, n,
-                    scale, alpha, learning_rate, momentum, nesterov, step,
-                    step - 1 if row_last is None else row_last[r], NULL, NULL,
-                    tables.pointer())
+                    alpha, &st, step - 1 if row_last is None else row_last[r],
+                    NULL, NULL)

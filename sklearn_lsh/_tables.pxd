@@ -39,6 +39,7 @@ cdef class HashTables:
     cdef int _policy               # FIFO or RESERVOIR (see _tables.pyx)
     cdef uint64_t _seed
     cdef uint64_t _n_reinserts     # gives each reinsert call its own streams
+    cdef object __weakref__
 
 
 # Candidates of one sample given its L keys, written to out (room for n_items,

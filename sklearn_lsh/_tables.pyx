@@ -18,8 +18,11 @@ from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
-from ._hashing cimport HashFunctions, hash_dense_row, scratch_size
+from cython cimport floating
+
+from ._hashing cimport HashFunctions, hash_dense_row, hash_family_t, scratch_size
 from ._openmp_helpers cimport omp_get_thread_num
+from ._rng cimport splitmix64
 from ._typedefs cimport (
     float32_t, float64_t, int8_t, int32_t, int64_t, intp_t, key_t, uint64_t,
 )
@@ -37,28 +40,19 @@ cdef dict _STRATEGIES = {"union": UNION, "topk": TOPK, "threshold": THRESHOLD}
 
 
 # ---------------------------------------------------------------------------
-# Random streams for reservoir sampling: splitmix64, one stream per table and
+# Random streams for reservoir sampling: one splitmix64 stream per table and
 # call, so the sample depends on the seed only (never on thread timing).
-
-cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
-    cdef uint64_t z
-    state[0] += 0x9E3779B97F4A7C15ULL
-    z = state[0]
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
-    return z ^ (z >> 31)
-
 
 cdef inline int32_t _rand_below(uint64_t* state, int32_t n) noexcept nogil:
     # Uniform in [0, n) for n < 2**31 by a multiply-shift (bias < 2**-32).
-    return <int32_t> (((_splitmix64(state) >> 32) * <uint64_t> n) >> 32)
+    return <int32_t> (((splitmix64(state) >> 32) * <uint64_t> n) >> 32)
 
 
 cdef inline uint64_t _stream(uint64_t seed, intp_t table, uint64_t call) noexcept nogil:
     cdef uint64_t state = seed
-    state = _splitmix64(&state) ^ (<uint64_t> table * 0xD1B54A32D192ED03ULL)
-    state = _splitmix64(&state) ^ (call * 0x8CB92BA72F3D8DD7ULL)
-    return _splitmix64(&state)
+    state = splitmix64(&state) ^ (<uint64_t> table * 0xD1B54A32D192ED03ULL)
+    state = splitmix64(&state) ^ (call * 0x8CB92BA72F3D8DD7ULL)
+    return splitmix64(&state)
 
 
 # ---------------------------------------------------------------------------
@@ -133,12 +127,18 @@ cdef void _build_table(
         ids[i] = -1
 
 
+# The items a reinsert moves, and their new keys in one table.
+cdef struct moves_t:
+    const int8_t* moved         # (n_items) 1 for the ids being moved
+    const int32_t* items        # (n_moved) the moved ids
+    const key_t* keys           # table t's key of items[j]: keys[j * stride + t]
+    intp_t stride
+    intp_t n_moved
+
+
 cdef void _reinsert_table(
-    const int8_t* moved,        # (n_items) 1 for the ids being moved
-    const int32_t* items,       # (n_moved) the moved ids
-    const key_t* keys,          # new key of items[j] at keys[j * stride]
-    intp_t stride,
-    intp_t n_moved,
+    const moves_t* mv,
+    intp_t t,                   # the table
     intp_t n_buckets,
     int32_t capacity,
     int policy,
@@ -159,18 +159,18 @@ cdef void _reinsert_table(
     for b in range(n_buckets):
         c = 0
         for k in range(offsets[b], offsets[b + 1]):
-            c += 1 - moved[ids[k]]
+            c += 1 - mv.moved[ids[k]]
         new_offsets[b + 1] = c
-    for j in range(n_moved):
-        new_offsets[(keys[j * stride] & mask) + 1] += 1
+    for j in range(mv.n_moved):
+        new_offsets[(mv.keys[j * mv.stride + t] & mask) + 1] += 1
     total = _fill_starts(new_offsets, cursor, n_buckets, capacity, policy)
     for b in range(n_buckets):
         for k in range(offsets[b], offsets[b + 1]):
             item = ids[k]
-            if not moved[item]:
+            if not mv.moved[item]:
                 _place(b, item, capacity, new_offsets, new_ids, cursor, &rng)
-    for j in range(n_moved):
-        _place(keys[j * stride] & mask, items[j], capacity, new_offsets,
+    for j in range(mv.n_moved):
+        _place(mv.keys[j * mv.stride + t] & mask, mv.items[j], capacity, new_offsets,
                new_ids, cursor, &rng)
     memcpy(ids, new_ids, total * sizeof(int32_t))
     for k in range(total, old_total):
@@ -289,6 +289,51 @@ cdef intp_t query_row(
     for k in range(limit):
         marker[out[k]] = stamp
     return limit
+
+
+# ---------------------------------------------------------------------------
+# The two passes of build_from_rows.
+
+cdef void _keys_into_ids(
+    const hash_family_t* family,
+    const floating[:, ::1] rows,
+    key_t[:, ::1] row_keys,
+    int32_t[:, ::1] codes,
+    float64_t[:, ::1] scratch,
+    int32_t[:, ::1] ids,
+    int n_threads,
+) noexcept nogil:
+    """Write the key of item i in table t to ids[t, i]."""
+    cdef intp_t i, t
+    cdef int tid
+    for i in prange(rows.shape[0], num_threads=n_threads, schedule="static"):
+        tid = omp_get_thread_num()
+        hash_dense_row(family, &rows[i, 0], &scratch[tid, 0], &codes[tid, 0],
+                       &row_keys[tid, 0])
+        for t in range(ids.shape[0]):
+            ids[t, i] = <int32_t> row_keys[tid, t]
+
+
+cdef void _sort_tables(
+    int32_t[:, ::1] offsets,
+    int32_t[:, ::1] ids,
+    key_t[:, ::1] table_keys,
+    int32_t[:, ::1] cursor,
+    intp_t n_buckets,
+    int32_t capacity,
+    int policy,
+    uint64_t seed,
+    int n_threads,
+) noexcept nogil:
+    """Build each table from the keys its ids row holds."""
+    cdef intp_t t, N = ids.shape[1]
+    cdef int tid
+    for t in prange(ids.shape[0], num_threads=n_threads, schedule="dynamic"):
+        tid = omp_get_thread_num()
+        memcpy(&table_keys[tid, 0], &ids[t, 0], N * sizeof(int32_t))
+        _build_table(&table_keys[tid, 0], 1, N, n_buckets, capacity,
+                     policy, _stream(seed, t, 0), &offsets[t, 0], &ids[t, 0],
+                     &cursor[tid, 0])
 
 
 # ---------------------------------------------------------------------------
@@ -455,26 +500,27 @@ cdef class HashTables:
         self._n_reinserts = 0
         return self
 
-    def build_from_rows(self, hash_functions, rows, n_threads=1, chunk_size=65536):
+    def build_from_rows(self, hash_functions, rows, n_threads=1):
         """Hash the rows of all items and fill the tables, in bounded memory.
 
         Equal to ``build(hash_functions.hash(rows))`` without the
         ``(n_items, n_tables)`` key array: the keys are written into ``ids``
         (one table per row of it) and each table is then sorted in place
-        through a scratch row of ``n_items`` keys per thread.
+        through a scratch row of ``n_items`` keys per thread. Both passes run
+        in one call without the GIL, so an interruption (Ctrl-C) arrives before
+        or after the build, never in the middle of it: the tables are always
+        valid.
 
         Parameters
         ----------
         hash_functions : HashFunctions
             With ``n_tables`` and ``n_buckets`` equal to those of the tables.
         rows : ndarray of shape (n_items, n_features)
-            Dense rows (e.g. the weight rows of the neurons). float32 and
-            float64 are hashed as they are; other dtypes as float64.
+            Dense rows (e.g. the weight rows of the neurons). C-contiguous
+            float32 and float64 rows are hashed where they are; others are
+            first copied to C-contiguous float64.
         n_threads : int, default=1
             OpenMP threads: rows in parallel, then tables in parallel.
-        chunk_size : int, default=65536
-            Rows converted to a C-contiguous float array at a time, when
-            ``rows`` is not one already.
 
         Returns
         -------
@@ -500,61 +546,34 @@ cdef class HashTables:
                 f"rows must have shape (n_items, n_features) = ({self.n_items}, "
                 f"{hf.n_features}); got shape {rows.shape}."
             )
-        chunk_size = _check_int("chunk_size", chunk_size, 1)
         dtype = rows.dtype if rows.dtype in (np.float32, np.float64) else np.float64
-
+        rows = np.ascontiguousarray(rows, dtype=dtype)
         cdef intp_t N = self.n_items
         cdef int L = self.n_tables
-        cdef int n = self._n_threads(n_threads, N)
-        cdef intp_t n_scratch = max(1, scratch_size(&hf.c))
-        cdef float64_t[:, ::1] scratch = per_thread_rows(n, n_scratch, np.float64)
-        cdef int32_t[:, ::1] codes = per_thread_rows(n, max(1, hf.c.n_hashes),
-                                                     np.int32)
-        cdef key_t[:, ::1] row_keys = per_thread_rows(n, L, np.uint32)
-        cdef int32_t[:, ::1] ids = self.ids
-        cdef const float32_t[:, ::1] x32
-        cdef const float64_t[:, ::1] x64
-        cdef intp_t start, stop, i, t
-        cdef int tid
-
-        # Pass 1: the keys of table t go to ids[t] (the memory of the result).
-        for start in range(0, N, chunk_size):
-            stop = min(N, start + chunk_size)
-            x = np.ascontiguousarray(rows[start:stop], dtype=dtype)
-            if dtype == np.float32:
-                x32 = x
-                for i in prange(stop - start, nogil=True, num_threads=n,
-                                schedule="static"):
-                    tid = omp_get_thread_num()
-                    hash_dense_row(&hf.c, &x32[i, 0], &scratch[tid, 0],
-                                   &codes[tid, 0], &row_keys[tid, 0])
-                    for t in range(L):
-                        ids[t, start + i] = <int32_t> row_keys[tid, t]
-            else:
-                x64 = x
-                for i in prange(stop - start, nogil=True, num_threads=n,
-                                schedule="static"):
-                    tid = omp_get_thread_num()
-                    hash_dense_row(&hf.c, &x64[i, 0], &scratch[tid, 0],
-                                   &codes[tid, 0], &row_keys[tid, 0])
-                    for t in range(L):
-                        ids[t, start + i] = <int32_t> row_keys[tid, t]
-
-        # Pass 2: each table copies its keys to a scratch row, then sorts.
-        n = self._n_threads(n_threads, L)
-        cdef int32_t[:, ::1] offsets = self.offsets
-        cdef key_t[:, ::1] table_keys = per_thread_rows(n, N, np.uint32)
-        cdef int32_t[:, ::1] cursor = per_thread_rows(n, self.n_buckets, np.int32)
         cdef intp_t B = self.n_buckets
-        cdef int32_t capacity = self._capacity
-        cdef int policy = self._policy
-        cdef uint64_t seed = self._seed
-        for t in prange(L, nogil=True, num_threads=n, schedule="dynamic"):
-            tid = omp_get_thread_num()
-            memcpy(&table_keys[tid, 0], &ids[t, 0], N * sizeof(int32_t))
-            _build_table(&table_keys[tid, 0], 1, N, B, capacity, policy,
-                         _stream(seed, t, 0), &offsets[t, 0], &ids[t, 0],
-                         &cursor[tid, 0])
+        cdef int n_rows = self._n_threads(n_threads, N)
+        cdef int n_tabs = self._n_threads(n_threads, L)
+        # Every scratch is allocated before the tables are touched.
+        cdef float64_t[:, ::1] scratch = per_thread_rows(
+            n_rows, max(1, scratch_size(&hf.c)), np.float64)
+        cdef int32_t[:, ::1] codes = per_thread_rows(n_rows, max(1, hf.c.n_hashes),
+                                                     np.int32)
+        cdef key_t[:, ::1] row_keys = per_thread_rows(n_rows, L, np.uint32)
+        cdef key_t[:, ::1] table_keys = per_thread_rows(n_tabs, N, np.uint32)
+        cdef int32_t[:, ::1] cursor = per_thread_rows(n_tabs, B, np.int32)
+        cdef int32_t[:, ::1] offsets = self.offsets
+        cdef int32_t[:, ::1] ids = self.ids
+        cdef const float32_t[:, ::1] x32 = rows if dtype == np.float32 else None
+        cdef const float64_t[:, ::1] x64 = rows if dtype == np.float64 else None
+        with nogil:
+            # Pass 1: the keys of table t go to ids[t] (the memory of the result).
+            if x32 is not None:
+                _keys_into_ids(&hf.c, x32, row_keys, codes, scratch, ids, n_rows)
+            else:
+                _keys_into_ids(&hf.c, x64, row_keys, codes, scratch, ids, n_rows)
+            # Pass 2: each table copies its keys to a scratch row, then sorts.
+            _sort_tables(offsets, ids, table_keys, cursor, B, self._capacity,
+                         self._policy, self._seed, n_tabs)
         self._n_reinserts = 0
         return self
 
@@ -620,10 +639,15 @@ cdef class HashTables:
         cdef uint64_t call = self._n_reinserts + 1
         cdef intp_t t
         cdef int tid
+        cdef moves_t mv
+        mv.moved = &moved[0]
+        mv.items = &items_view[0]
+        mv.keys = &keys_view[0, 0]
+        mv.stride = L
+        mv.n_moved = n_moved
         for t in prange(L, nogil=True, num_threads=n, schedule="dynamic"):
             tid = omp_get_thread_num()
-            _reinsert_table(&moved[0], &items_view[0], &keys_view[0, t], L,
-                            n_moved, B, capacity, policy, _stream(seed, t, call),
+            _reinsert_table(&mv, t, B, capacity, policy, _stream(seed, t, call),
                             &offsets[t, 0], &ids[t, 0], &new_offsets[tid, 0],
                             &new_ids[tid, 0], &cursor[tid, 0])
         self._n_reinserts = call
@@ -730,18 +754,28 @@ cdef class HashTables:
         start, stop = self.offsets[t, b], self.offsets[t, b + 1]
         return self.ids[t, start:stop].copy()
 
+    def copy(self):
+        """A copy with arrays of its own (no packing round trip)."""
+        other = HashTables(self.n_tables, self.n_buckets, self.n_items,
+                           self.capacity, self.policy, self.seed)
+        other._set_arrays(self.offsets.copy(), self.ids.copy())
+        other._n_reinserts = self._n_reinserts
+        return other
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
     def __reduce__(self):
-        return (
-            type(self),
-            (self.n_tables, self.n_buckets, self.n_items, self.capacity,
-             self.policy, self.seed),
-            {"offsets": self.offsets, "ids": self.ids,
-             "n_reinserts": int(self._n_reinserts)},
-        )
+        # Saved compactly as each item's bucket keys when the tables are what
+        # build() makes of them, else as their arrays (see _pack_tables).
+        return (_load_tables, (_pack_tables(self),))
 
     def __setstate__(self, state):
-        # Loaded arrays may be read-only (e.g. joblib mmap_mode='r'): copies
-        # keep build and reinsert working.
+        """Take ``offsets`` and ``ids`` (and ``n_reinserts``), checked.
+
+        Loaded arrays may be read-only (e.g. joblib ``mmap_mode='r'``): copies
+        keep build and reinsert working.
+        """
         L, B, N = self.n_tables, self.n_buckets, self.n_items
         offsets = _check_int32("offsets", state["offsets"], (L, B + 1))
         ids = _check_int32("ids", state["ids"], (L, N))
@@ -792,3 +826,113 @@ def _query_rows_serial(HashTables tables, keys, strategy, budget, min_count,
                       &out[0])
         result.append(np.asarray(out[:n]).copy())
     return result, scratch.stamp
+
+
+# ---------------------------------------------------------------------------
+# Persistence. Tables hold what the neurons hashed to at the last rebuild (the
+# weights of that moment, not the current ones), so rebuilding them on load
+# from the current weights would change the model: training would not go on as
+# it would have without the round trip. They are saved instead, compactly:
+# with no bucket capacity, build() keeps every item in each table, ordered by
+# id within a bucket, so a table is exactly the bucket key of each item
+# (n_items keys of log2(n_buckets) bits, bit-packed), where its arrays take 4
+# bytes per item and per bucket. Tables not of that form (checked by
+# unpacking) are saved as their arrays.
+
+PACKED_FORMAT = "sklearn_lsh.tables.keys/1"
+ARRAYS_FORMAT = "sklearn_lsh.tables.arrays/1"
+_PACK_CHUNK = 1 << 16  # items per chunk of bits; a multiple of 8
+
+
+def _pack_keys(keys, n_bits):
+    """Bit-pack the keys of one table, ``n_bits`` bits each, little-endian."""
+    shifts = np.arange(n_bits, dtype=np.uint32)
+    parts = []
+    for start in range(0, keys.shape[0], _PACK_CHUNK):
+        bits = (keys[start:start + _PACK_CHUNK, None] >> shifts) & 1
+        parts.append(np.packbits(bits.astype(np.uint8), bitorder="little"))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+
+
+def _unpack_keys(packed, n_items, n_bits):
+    keys = np.empty(n_items, dtype=np.uint32)
+    weights = np.left_shift(np.uint32(1), np.arange(n_bits, dtype=np.uint32))
+    chunk_bytes = _PACK_CHUNK * n_bits // 8
+    for i, start in enumerate(range(0, n_items, _PACK_CHUNK)):
+        stop = min(n_items, start + _PACK_CHUNK)
+        bits = np.unpackbits(packed[i * chunk_bytes:(i + 1) * chunk_bytes],
+                             count=(stop - start) * n_bits, bitorder="little")
+        keys[start:stop] = bits.reshape(-1, n_bits) @ weights
+    return keys
+
+
+def _tables_from_keys(keys, n_buckets):
+    """The offsets and ids rows of one table that ``build`` makes from keys."""
+    offsets = np.zeros(n_buckets + 1, dtype=np.int32)
+    np.cumsum(np.bincount(keys, minlength=n_buckets), out=offsets[1:])
+    ids = np.argsort(keys, kind="stable").astype(np.int32)
+    return offsets, ids
+
+
+def _pack_tables(HashTables tables, compact=True):
+    """The saved form of tables: a dict of parameters and arrays (bucket keys
+    when ``compact`` and the keys describe the tables)."""
+    params = {"n_tables": tables.n_tables, "n_buckets": tables.n_buckets,
+              "n_items": tables.n_items, "capacity": tables.capacity,
+              "policy": tables.policy, "seed": tables.seed}
+    as_arrays = {"format": ARRAYS_FORMAT, "params": params,
+                 "offsets": tables.offsets, "ids": tables.ids,
+                 "n_reinserts": int(tables._n_reinserts)}
+    offsets, ids = tables.offsets, tables.ids
+    n_tables, n_items = ids.shape
+    n_buckets = offsets.shape[1] - 1
+    if not compact or (offsets[:, n_buckets] != n_items).any():
+        return as_arrays  # a capacity dropped ids: the keys do not say which
+    n_bits = max(1, (n_buckets - 1).bit_length())
+    packed = []
+    for t in range(n_tables):
+        keys = np.empty(n_items, dtype=np.uint32)
+        keys[ids[t]] = np.repeat(np.arange(n_buckets, dtype=np.uint32),
+                                 np.diff(offsets[t]))
+        new_offsets, new_ids = _tables_from_keys(keys, n_buckets)
+        if not (np.array_equal(new_offsets, offsets[t])
+                and np.array_equal(new_ids, ids[t])):
+            return as_arrays
+        packed.append(_pack_keys(keys, n_bits))
+    return {"format": PACKED_FORMAT, "params": params, "n_bits": n_bits,
+            "keys": np.stack(packed), "n_reinserts": int(tables._n_reinserts)}
+
+
+def _load_tables(saved):
+    """HashTables from the saved form of ``_pack_tables``, checked."""
+    fmt = saved.get("format") if isinstance(saved, dict) else None
+    if fmt not in (PACKED_FORMAT, ARRAYS_FORMAT):
+        raise ValueError(
+            f"The saved hash tables are in format {fmt!r}, which this version "
+            "of sklearn_lsh cannot read; refit the model."
+        )
+    tables = HashTables(**saved["params"])
+    if fmt == ARRAYS_FORMAT:
+        tables.__setstate__(saved)
+        return tables
+    n_tables, n_buckets, n_items = tables.n_tables, tables.n_buckets, tables.n_items
+    n_bits = max(1, (n_buckets - 1).bit_length())
+    keys = np.asarray(saved["keys"])
+    if (saved["n_bits"] != n_bits or keys.dtype != np.uint8
+            or keys.shape != (n_tables, -(-n_items * n_bits // 8))):
+        raise ValueError(
+            f"The saved keys of the hash tables have shape {keys.shape} and "
+            f"{saved['n_bits']} bits a key; tables of {n_tables} x {n_items} "
+            f"items in {n_buckets} buckets need "
+            f"({n_tables}, {-(-n_items * n_bits // 8)}) uint8 and {n_bits} bits."
+        )
+    offsets = np.empty((n_tables, n_buckets + 1), dtype=np.int32)
+    ids = np.empty((n_tables, n_items), dtype=np.int32)
+    for t in range(n_tables):
+        table_keys = _unpack_keys(keys[t], n_items, n_bits)
+        if table_keys.max(initial=0) >= n_buckets:  # only when n_buckets is 1
+            raise ValueError(f"The saved keys of table {t} exceed its buckets.")
+        offsets[t], ids[t] = _tables_from_keys(table_keys, n_buckets)
+    tables.__setstate__({"offsets": offsets, "ids": ids,
+                         "n_reinserts": saved["n_reinserts"]})
+    return tables

@@ -1,10 +1,12 @@
 """The Cython training core against a plain NumPy network."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn_lsh._hashing import HashFunctions
-from sklearn_lsh._network import BatchTrainer
+from sklearn_lsh._network import BatchTrainer as _BatchTrainer
 from sklearn_lsh._tables import HashTables
 
 HIDDEN = ("relu", "tanh", "logistic", "identity")
@@ -65,13 +67,47 @@ def reference(X, Y, weights, biases, hidden, output, sw, alpha):
     return acts[1:], loss * sw, grads_w, grads_b
 
 
+class Spec(dict):
+    """A layer as BatchTrainer reads it (attributes), edited as a dict."""
+
+    def __getattr__(self, name):
+        if name == "hashing":
+            if self.get("tables") is None:
+                return None
+            return SimpleNamespace(
+                functions=self["hash_functions"], tables=self["tables"],
+                budget=self["budget"],
+                n_candidates=self.get("n_candidates", self["budget"]),
+                min_active=self["min_active"], strategy=self["strategy"],
+                min_count=self["min_count"])
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class BatchTrainer(_BatchTrainer):
+    """The worker, with ``run`` taking the batch's data as it used to."""
+
+    def __init__(self, specs, batch_size, n_threads, **kwargs):
+        max_labels = max(spec.get("extra_width", 0) for spec in specs)
+        super().__init__(specs, batch_size, n_threads, max_labels=max_labels,
+                         **kwargs)
+
+    def run(self, X, rows, Y=None, label_indptr=None, label_ids=None,
+            sample_weight=None, **kwargs):
+        self.set_data(X, Y=Y, label_indptr=label_indptr, label_ids=label_ids,
+                      sample_weight=sample_weight)
+        return super().run(rows, **kwargs)
+
+
 def make_network(sizes, hidden, output, dtype, hashed, seed=0):
     """Layer specs over random weights; hashed layers keep every neuron active."""
     rng = np.random.RandomState(seed)
     specs = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         W = rng.uniform(-0.5, 0.5, (n_out, n_in)).astype(dtype)
-        spec = {
+        spec = Spec({
             "weights": W,
             "bias": rng.uniform(-0.5, 0.5, n_out).astype(dtype),
             "activation": output if i == len(sizes) - 2 else hidden,
@@ -79,7 +115,7 @@ def make_network(sizes, hidden, output, dtype, hashed, seed=0):
             "moment2_w": np.zeros_like(W),
             "moment1_b": np.zeros(n_out, dtype),
             "moment2_b": np.zeros(n_out, dtype),
-        }
+        })
         if hashed[i]:
             hf = HashFunctions("dwta", 2, 4, n_in, bin_size=2, seed=i)
             tables = HashTables(4, hf.n_buckets, n_out, seed=i)

@@ -20,7 +20,7 @@ from sklearn.datasets import (
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor, _mlp
+from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor, _base
 
 CLASSIFIERS = [
     pytest.param(lambda **kw: MLPClassifier(hidden_layer_sizes=(32,), **kw),
@@ -144,14 +144,14 @@ def test_early_stopping_validation_set_too_small(make):
 
 def _record_split(monkeypatch):
     calls = []
-    real = _mlp.train_test_split
+    real = _base.train_test_split
 
     def spy(*arrays, **kwargs):
         out = real(*arrays, **kwargs)
         calls.append((kwargs.get("stratify"), out))
         return out
 
-    monkeypatch.setattr(_mlp, "train_test_split", spy)
+    monkeypatch.setattr(_base, "train_test_split", spy)
     return calls
 
 
@@ -323,7 +323,7 @@ def test_batch_of_zero_weights_takes_no_step(Estimator):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(weighted.loss_curve_, removed.loss_curve_,
                                rtol=1e-12)
-    assert weighted._n_batches == removed._n_batches == 3
+    assert weighted._network.n_batches == removed._network.n_batches == 3
 
 
 @pytest.mark.parametrize("Estimator", [LSHMLPClassifier, LSHMLPRegressor])
@@ -485,21 +485,37 @@ def test_non_finite_weights_error(make):
 
 
 # ------------------------------------------- ours: a failed call changes nothing
+def _copied(value):
+    """A deep copy of arrays in nested tuples and lists."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(v) for v in value)
+    return value
+
+
+def _equal(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    return a == b or a is b
+
+
 def _snapshot(est):
     snap = {}
     for key, value in vars(est).items():
-        if key in ("coefs_", "intercepts_"):
-            value = [v.copy() for v in value]
-        elif key == "_optimizer_state":
-            value = [{k: v.copy() for k, v in s.items()} for s in value]
-        elif key == "_hashing":
-            value = [None if h is None else (h["tables"].offsets.copy(),
-                                             h["tables"].ids.copy(),
-                                             repr(h["hash_functions"]))
-                     for h in value]
-        elif isinstance(value, list):
-            value = list(value)
-        snap[key] = value
+        if key == "_network":
+            value = ([(layer.weights, layer.bias, layer.moment1_w, layer.moment2_w,
+                       layer.moment1_b, layer.moment2_b,
+                       None if layer.hashing is None else (
+                           layer.hashing.tables.offsets, layer.hashing.tables.ids,
+                           repr(layer.hashing.functions),
+                           layer.hashing.n_rebuilds, layer.hashing.next_rebuild))
+                      for layer in value.layers], value.n_batches)
+        elif key == "_optimizer" and value is not None:
+            value = (value.solver, value.learning_rate, value.steps)
+        snap[key] = _copied(value)
     return snap
 
 
@@ -507,22 +523,8 @@ def _assert_unchanged(est, snap):
     now = _snapshot(est)
     assert now.keys() == snap.keys()
     for key, value in snap.items():
-        other = now[key]
-        if key in ("coefs_", "intercepts_"):
-            assert all(np.array_equal(a, b) for a, b in zip(value, other)), key
-        elif key == "_optimizer_state":
-            assert all(np.array_equal(a[k], b[k]) for a, b in zip(value, other)
-                       for k in a), key
-        elif key == "_hashing":
-            assert all((a is None and b is None) or (
-                np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-                and a[2] == b[2]) for a, b in zip(value, other)), key
-        elif key == "_random_state":
-            continue
-        elif isinstance(value, np.ndarray):
-            assert np.array_equal(value, other), key
-        elif key != "_label_binarizer":
-            assert value == other or (value is other), key
+        if key not in ("_random_state", "_label_binarizer"):
+            assert _equal(value, now[key]), key
 
 
 BAD_CALLS = {

@@ -21,10 +21,10 @@ from sklearn.datasets import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
-from sklearn_lsh._tables import HashTables
+from sklearn_lsh._tables import ARRAYS_FORMAT, HashTables, _load_tables, _pack_tables
 
-from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor, __version__, _mlp
-from sklearn_lsh._mlp import InconsistentVersionWarning, _pack_tables, _unpack_tables
+from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor, __version__, _tables
+from sklearn_lsh._base import InconsistentLSHVersionWarning
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
@@ -149,23 +149,27 @@ def _assert_same_model(a, b, X):
     for name in ("coefs_", "intercepts_"):
         for p, q in zip(getattr(a, name), getattr(b, name), strict=True):
             assert p.dtype == q.dtype and np.array_equal(p, q), name
-    for sa, sb in zip(a._optimizer_state, b._optimizer_state, strict=True):
-        assert sa.keys() == sb.keys()
-        for key in sa:
-            assert np.array_equal(sa[key], sb[key]), key
-    for name in ("_learning_rate", "_n_batches", "_next_rebuild", "_n_rebuilds",
-                 "t_", "n_iter_", "loss_", "loss_curve_", "best_loss_",
+    for la, lb in zip(a._network.layers, b._network.layers, strict=True):
+        for key in ("moment1_w", "moment2_w", "moment1_b", "moment2_b"):
+            p, q = getattr(la, key), getattr(lb, key)
+            assert (p is None and q is None) or np.array_equal(p, q), key
+    assert a._optimizer.learning_rate == b._optimizer.learning_rate
+    assert a._network.n_batches == b._network.n_batches
+    for name in ("t_", "n_iter_", "loss_", "loss_curve_", "best_loss_",
                  "_no_improvement_count", "lsh_layers_", "n_hash_bits_",
                  "n_tables_", "active_budget_", "n_features_in_"):
         assert getattr(a, name) == getattr(b, name), name
-    for ha, hb in zip(a._hashing, b._hashing, strict=True):
+    for la, lb in zip(a._network.layers, b._network.layers, strict=True):
+        ha, hb = la.hashing, lb.hashing
         assert (ha is None) == (hb is None)
         if ha is None:
             continue
-        assert repr(ha["hash_functions"]) == repr(hb["hash_functions"])
-        assert repr(ha["tables"]) == repr(hb["tables"])
-        assert np.array_equal(ha["tables"].offsets, hb["tables"].offsets)
-        assert np.array_equal(ha["tables"].ids, hb["tables"].ids)
+        assert ha.next_rebuild == hb.next_rebuild
+        assert ha.n_rebuilds == hb.n_rebuilds
+        assert repr(ha.functions) == repr(hb.functions)
+        assert repr(ha.tables) == repr(hb.tables)
+        assert np.array_equal(ha.tables.offsets, hb.tables.offsets)
+        assert np.array_equal(ha.tables.ids, hb.tables.ids)
     for p, q in zip(_outputs(a, X), _outputs(b, X), strict=True):
         assert np.array_equal(p, q)
 
@@ -188,11 +192,11 @@ def test_round_trip_predicts_and_continues_identically(config, stage, method,
         assert not loaded.coefs_[0].flags.writeable
     _assert_same_model(original, loaded, X)
 
-    n_rebuilds = original._n_rebuilds
+    n_rebuilds = sum(h.n_rebuilds for h in original._network.hashed)
     _continue(original, X, y)
     _continue(loaded, X, y)
     if any(original.lsh_layers_):
-        assert original._n_rebuilds > n_rebuilds
+        assert sum(h.n_rebuilds for h in original._network.hashed) > n_rebuilds
     _assert_same_model(original, loaded, X)
 
 
@@ -242,7 +246,9 @@ def test_clone_at_every_stage(config, stage, datasets):
 
 def _state_nbytes(est):
     arrays = [*est.coefs_, *est.intercepts_,
-              *(a for state in est._optimizer_state for a in state.values())]
+              *(getattr(layer, key) for layer in est._network.layers
+                for key in ("moment1_w", "moment2_w", "moment1_b", "moment2_b")
+                if getattr(layer, key) is not None)]
     return sum(a.nbytes for a in arrays)
 
 
@@ -264,7 +270,7 @@ def test_saved_model_is_compact_with_many_tables(tmp_path):
         est = LSHMLPClassifier(hidden_layer_sizes=(1000,), n_tables=256,
                                active_fraction=active_fraction, max_iter=2,
                                random_state=0).fit(X, y)
-        raw_tables = sum(h["tables"].nbytes for h in est._hashing if h)
+        raw_tables = sum(h.tables.nbytes for h in est._network.hashed)
         path = tmp_path / "model.joblib"
         joblib.dump(est, path)
         size = path.stat().st_size
@@ -284,7 +290,7 @@ def test_packed_tables_are_the_tables(n_buckets, n_items, n_tables):
     assert isinstance(packed, dict)
     bits = max(1, (n_buckets - 1).bit_length())
     assert packed["keys"].nbytes <= n_tables * (n_items * bits // 8 + 8)
-    unpacked = _unpack_tables(pickle.loads(pickle.dumps(packed)))
+    unpacked = _load_tables(pickle.loads(pickle.dumps(packed)))
     assert repr(unpacked) == repr(tables)
     assert np.array_equal(unpacked.offsets, tables.offsets)
     assert np.array_equal(unpacked.ids, tables.ids)
@@ -296,14 +302,17 @@ def test_packed_tables_are_the_tables(n_buckets, n_items, n_tables):
 def test_tables_that_keys_cannot_describe_are_saved_as_they_are():
     keys = np.zeros((10, 2), dtype=np.uint32)
     tables = HashTables(2, 4, 10, capacity=3).build(keys)
-    assert _pack_tables(tables) is tables
-    assert _unpack_tables(tables) is tables
+    packed = _pack_tables(tables)
+    assert packed["format"] == ARRAYS_FORMAT and packed["ids"] is tables.ids
+    assert np.array_equal(_load_tables(packed).ids, tables.ids)
 
 
 def test_unpacked_hash_tables_read_only_load_continues(monkeypatch, tmp_path,
                                                        datasets):
     """Tables saved as HashTables and loaded read-only go on training."""
-    monkeypatch.setattr(_mlp, "_pack_tables", lambda tables: tables)
+    pack = _tables._pack_tables
+    monkeypatch.setattr(_tables, "_pack_tables",
+                        lambda tables: pack(tables, compact=False))
     make, data = CONFIGS["clf-hashed-output"]
     X, y = datasets[data]
     original = _start(make(), "partial_fit", X, y)
@@ -316,11 +325,12 @@ def test_unpacked_hash_tables_read_only_load_continues(monkeypatch, tmp_path,
 def test_unknown_table_format_is_a_clear_error(datasets):
     make, data = CONFIGS["clf-hashed-hidden"]
     X, y = datasets[data]
-    state = _start(make(), "fit", X, y).__getstate__()
-    state["_hashing"][0]["tables"]["format"] = "sklearn_lsh.tables.keys/99"
-    est = LSHMLPClassifier.__new__(LSHMLPClassifier)
+    est = _start(make(), "fit", X, y)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_tables, "PACKED_FORMAT", "sklearn_lsh.tables.keys/99")
+        saved = pickle.dumps(est)
     with pytest.raises(ValueError, match="format 'sklearn_lsh.tables.keys/99'"):
-        est.__setstate__(state)
+        pickle.loads(saved)
 
 
 @pytest.mark.parametrize("stage", [None, "fit"])
@@ -330,14 +340,14 @@ def test_loading_another_version_warns(stage, datasets):
     est = _start(make(), stage, X, y)
     # The same version loads silently.
     with warnings.catch_warnings():
-        warnings.simplefilter("error", InconsistentVersionWarning)
+        warnings.simplefilter("error", InconsistentLSHVersionWarning)
         pickle.loads(pickle.dumps(est))
 
     state = est.__getstate__()
     assert state["_sklearn_lsh_version"] == __version__
     state["_sklearn_lsh_version"] = "0.0.1"
     other = type(est).__new__(type(est))
-    with pytest.warns(InconsistentVersionWarning,
+    with pytest.warns(InconsistentLSHVersionWarning,
                       match=rf"saved by sklearn_lsh 0\.0\.1 into sklearn_lsh "
                             rf"{__version__}") as record:
         other.__setstate__(state)
@@ -347,7 +357,7 @@ def test_loading_another_version_warns(stage, datasets):
 
     state = est.__getstate__()
     del state["_sklearn_lsh_version"]
-    with pytest.warns(InconsistentVersionWarning,
+    with pytest.warns(InconsistentLSHVersionWarning,
                       match=r"no version stamp\) into .* Refit the model\.$"):
         type(est).__new__(type(est)).__setstate__(state)
 
@@ -359,6 +369,6 @@ def test_version_stamp_in_the_saved_bytes(datasets):
     fake = "9" * len(__version__)
     tampered = data.replace(__version__.encode(), fake.encode())
     assert tampered != data
-    with pytest.warns(InconsistentVersionWarning, match=f"sklearn_lsh {fake}"):
+    with pytest.warns(InconsistentLSHVersionWarning, match=f"sklearn_lsh {fake}"):
         loaded = pickle.loads(tampered)
     np.testing.assert_array_equal(loaded.predict(X), pickle.loads(data).predict(X))

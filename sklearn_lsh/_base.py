@@ -1,0 +1,811 @@
+"""The machinery shared by LSHMLPClassifier and LSHMLPRegressor.
+
+Python decides here: validation, epochs, batches, stopping, when tables are
+rebuilt. The network's state lives in a ``Network`` of ``Layer`` objects
+(``_layers``), the optimizer's in a ``LazyOptimizer`` (``_optimizer``); the
+compiled worker ``BatchTrainer`` (``_network``) does one mini-batch step per
+call over their arrays.
+"""
+
+import numbers
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import _check_sample_weight, validate_data
+from threadpoolctl import ThreadpoolController
+
+from ._layers import hash_config, hashed_layers, new_network
+from ._openmp_helpers import _openmp_effective_n_threads
+from ._optimizer import LazyOptimizer
+from ._version import __version__
+
+_HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+_HASH_FAMILIES = ("dwta", "wta", "simhash", "minhash")
+_SAMPLING = ("union", "topk", "threshold")
+
+# Fixed when the network is built: they shape its tables and active sets. A
+# warm-started fit or a partial_fit that changes one is refused.
+STRUCTURAL_PARAMETERS = ("hash_family", "n_hash_bits", "n_tables",
+                         "active_fraction", "candidate_factor", "min_active",
+                         "lsh_layers")
+
+
+def _forward_dense(X, coefs, intercepts, activation, out_activation):
+    """Exact forward pass over all neurons (the prediction path)."""
+    a = X
+    n_layers = len(coefs)
+    for i in range(n_layers):
+        a = safe_sparse_dot(a, coefs[i])
+        a += intercepts[i]
+        name = activation if i < n_layers - 1 else out_activation
+        if name == "relu":
+            np.maximum(a, 0, out=a)
+        elif name == "tanh":
+            np.tanh(a, out=a)
+        elif name == "logistic":
+            # Stable for large |z|, as scipy.special.expit.
+            np.negative(a, out=a)
+            np.exp(a, out=a)
+            a += 1
+            np.reciprocal(a, out=a)
+        elif name == "exp":
+            np.exp(a, out=a)
+        elif name == "softmax":
+            a -= a.max(axis=1, keepdims=True)
+            np.exp(a, out=a)
+            a /= a.sum(axis=1, keepdims=True)
+    return a
+
+
+def _same(a, b):
+    """Whether two parameter values mean the same (an int count is not a share)."""
+    if np.ndim(a) or np.ndim(b):
+        return np.ndim(a) == np.ndim(b) and np.array_equal(a, b)
+    return (isinstance(a, numbers.Integral) == isinstance(b, numbers.Integral)
+            and isinstance(a, str) == isinstance(b, str) and a == b)
+
+
+class InconsistentLSHVersionWarning(UserWarning):
+    """Warns that a model was saved by another version of sklearn_lsh.
+
+    scikit-learn's own ``InconsistentVersionWarning`` (about the scikit-learn
+    version) may come too.
+
+    Parameters
+    ----------
+    estimator_name : str
+        The class of the loaded model.
+    original_version : str or None
+        The sklearn_lsh version that saved it (None: saved before models were
+        stamped).
+    current_version : str
+        The sklearn_lsh version loading it.
+    """
+
+    def __init__(self, *, estimator_name, original_version, current_version):
+        self.estimator_name = estimator_name
+        self.original_version = original_version
+        self.current_version = current_version
+
+    def __str__(self):
+        if self.original_version is None:
+            saved_by = "an unknown sklearn_lsh version (no version stamp)"
+            advice = "Refit the model."
+        else:
+            saved_by = f"sklearn_lsh {self.original_version}"
+            advice = ("Refit the model, or load it with sklearn_lsh "
+                      f"{self.original_version}.")
+        return (
+            f"Loading {self.estimator_name} saved by {saved_by} into sklearn_lsh "
+            f"{self.current_version}. Its state may not mean the same here: this "
+            f"might lead to breaking code or invalid results. {advice}"
+        )
+
+
+def _check_option(name, value, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"The '{name}' parameter must be one of {sorted(options)}; got {value!r}."
+        )
+
+
+def _check_number(name, value, kind, low=None, high=None, low_open=False,
+                  high_open=False, extra=""):
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        rng = f"{'(' if low_open or low is None else '['}{lo}, {hi}" \
+              f"{')' if high_open or high is None else ']'}"
+        raise ValueError(
+            f"The '{name}' parameter must be a number in the range {rng}{extra}; "
+            f"got {value!r}."
+        )
+
+
+class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
+    """Shared machinery of LSHMLPClassifier and LSHMLPRegressor."""
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        weight_init,
+        hash_family,
+        n_hash_bits,
+        n_tables,
+        active_fraction,
+        sampling,
+        sampling_threshold,
+        candidate_factor,
+        min_active,
+        lsh_layers,
+        rebuild_schedule,
+        rebuild_interval,
+        rebuild_decay,
+        rehash_interval,
+        inference,
+        n_jobs,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.weight_init = weight_init
+        self.hash_family = hash_family
+        self.n_hash_bits = n_hash_bits
+        self.n_tables = n_tables
+        self.active_fraction = active_fraction
+        self.sampling = sampling
+        self.sampling_threshold = sampling_threshold
+        self.candidate_factor = candidate_factor
+        self.min_active = min_active
+        self.lsh_layers = lsh_layers
+        self.rebuild_schedule = rebuild_schedule
+        self.rebuild_interval = rebuild_interval
+        self.rebuild_decay = rebuild_decay
+        self.rehash_interval = rehash_interval
+        self.inference = inference
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        if self.solver == "lbfgs":
+            raise ValueError(
+                "solver='lbfgs' is not supported: a full-batch quasi-Newton solver "
+                "computes every neuron, which is what hashing avoids. Use "
+                "solver='adam' or 'sgd', or scikit-learn's MLP for lbfgs."
+            )
+        _check_option("solver", self.solver, ("adam", "sgd"))
+        _check_option("activation", self.activation, _HIDDEN_ACTIVATIONS)
+        _check_option("learning_rate", self.learning_rate,
+                      ("constant", "invscaling", "adaptive"))
+        _check_option("hash_family", self.hash_family, _HASH_FAMILIES)
+        _check_option("sampling", self.sampling, _SAMPLING)
+        _check_option("rebuild_schedule", self.rebuild_schedule,
+                      ("exponential", "fixed"))
+        _check_option("inference", self.inference, ("auto", "dense", "lsh"))
+        _check_option("weight_init", self.weight_init, ("glorot", "fan_in"))
+        if isinstance(self.lsh_layers, str):
+            _check_option("lsh_layers", self.lsh_layers, ("auto", "all", "none"))
+        if not is_classifier(self):
+            _check_option("loss", self.loss, ("squared_error", "poisson"))
+        real = numbers.Real
+        integral = numbers.Integral
+        _check_number("alpha", self.alpha, real, 0)
+        _check_number("learning_rate_init", self.learning_rate_init, real, 0,
+                      low_open=True)
+        _check_number("power_t", self.power_t, real, 0)
+        _check_number("max_iter", self.max_iter, integral, 1)
+        _check_number("tol", self.tol, real, 0)
+        _check_number("momentum", self.momentum, real, 0, 1)
+        _check_number("validation_fraction", self.validation_fraction, real, 0, 1,
+                      high_open=True)
+        _check_number("beta_1", self.beta_1, real, 0, 1, high_open=True)
+        _check_number("beta_2", self.beta_2, real, 0, 1, high_open=True)
+        _check_number("epsilon", self.epsilon, real, 0, low_open=True)
+        if self.n_iter_no_change != np.inf:
+            _check_number("n_iter_no_change", self.n_iter_no_change, integral, 1,
+                          extra=" or np.inf")
+        _check_number("max_fun", self.max_fun, integral, 1)
+        if self.batch_size != "auto":
+            _check_number("batch_size", self.batch_size, integral, 1,
+                          extra=" or 'auto'")
+        if isinstance(self.active_fraction, numbers.Integral) and not isinstance(
+            self.active_fraction, bool
+        ):
+            _check_number("active_fraction", self.active_fraction, integral, 1,
+                          extra=" (an int is a count of neurons; a float in (0, 1] "
+                          "a share)")
+        else:
+            _check_number("active_fraction", self.active_fraction, real, 0, 1,
+                          low_open=True, extra=" (or an int count >= 1)")
+        for name in ("n_hash_bits", "n_tables"):
+            value = getattr(self, name)
+            if value != "auto":
+                _check_number(name, value, integral, 1, extra=" or 'auto'")
+        _check_number("sampling_threshold", self.sampling_threshold, integral, 1)
+        _check_number("candidate_factor", self.candidate_factor, real, 1)
+        if self.min_active != "auto":
+            _check_number("min_active", self.min_active, integral, 0,
+                          extra=" or 'auto'")
+        _check_number("rebuild_interval", self.rebuild_interval, integral, 1)
+        _check_number("rebuild_decay", self.rebuild_decay, real, 0)
+        if self.rehash_interval is not None:
+            _check_number("rehash_interval", self.rehash_interval, integral, 1,
+                          extra=" or None")
+        if self.n_jobs is not None:
+            _check_number("n_jobs", self.n_jobs, integral, extra=" or None")
+            if self.n_jobs == 0:
+                raise ValueError("The 'n_jobs' parameter must not be 0; use None, "
+                                 "a positive count or a negative one (-1 = all).")
+        for name in ("shuffle", "warm_start", "nesterovs_momentum",
+                     "early_stopping"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"The '{name}' parameter must be a bool; got "
+                                 f"{getattr(self, name)!r}.")
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        for s in sizes:
+            if (not isinstance(s, numbers.Integral) or isinstance(s, bool)
+                    or s <= 0):
+                raise ValueError(
+                    f"hidden_layer_sizes must be positive integers; got {sizes}."
+                )
+        return [int(s) for s in sizes]
+
+    # --------------------------------------------------------- initialisation
+    def _initialize(self, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_layers_ = len(layer_units)
+        self.n_outputs_ = layer_units[-1]
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        # A hashed output layer trains on label lists: multiclass or
+        # multilabel outputs (one logistic unit for binary has nothing to skip).
+        can_hash_output = (is_classifier(self) and self.out_activation_ in (
+            "softmax", "logistic") and layer_units[-1] >= 2)
+        self.lsh_layers_ = hashed_layers(layer_units, self.lsh_layers,
+                                         can_hash_output, self.out_activation_)
+        configs = [
+            hash_config(layer_units[i], layer_units[i + 1],
+                        hash_family=self.hash_family,
+                        active_fraction=self.active_fraction,
+                        candidate_factor=self.candidate_factor,
+                        n_tables=self.n_tables, n_hash_bits=self.n_hash_bits,
+                        min_active=self.min_active) if hashed else None
+            for i, hashed in enumerate(self.lsh_layers_)
+        ]
+        self.n_hash_bits_ = [c["n_hash_bits"] if c else None for c in configs]
+        self.n_tables_ = [c["n_tables"] if c else None for c in configs]
+        self.active_budget_ = [c["budget"] if c else layer_units[i + 1]
+                               for i, c in enumerate(configs)]
+        self._network = new_network(
+            layer_units, dtype, self._random_state, activation=self.activation,
+            out_activation=self.out_activation_, weight_init=self.weight_init,
+            hashed=self.lsh_layers_, configs=configs, strategy=self.sampling,
+            min_count=self.sampling_threshold, n_threads=self._n_threads())
+        for hashing in self._network.hashed:
+            hashing.schedule(0, self.rebuild_schedule, self.rebuild_interval,
+                             self.rebuild_decay)
+        self._structure = {name: getattr(self, name)
+                           for name in STRUCTURAL_PARAMETERS}
+        self._optimizer = None
+        self._sync_attributes()
+        self.hashing_time_ = 0.0
+        self.rebuild_time_ = 0.0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _sync_attributes(self):
+        """MLP's coefs_ and intercepts_: views of the layers' arrays."""
+        layers = self._network.layers
+        self.coefs_ = [layer.weights.T for layer in layers]
+        self.intercepts_ = [layer.bias for layer in layers]
+
+    def _check_structure(self, incremental):
+        """Refuse a changed structural parameter on a network that exists."""
+        for name, built in self._structure.items():
+            value = getattr(self, name)
+            if not _same(value, built):
+                raise ValueError(
+                    f"The '{name}' parameter is {value!r}, but the network was "
+                    f"built with {built!r}: it is fixed once the network exists. "
+                    "Refit without warm_start (fit, not partial_fit) to change it."
+                )
+        if incremental and self._optimizer is not None and (
+                self.solver != self._optimizer.solver):
+            raise ValueError(
+                f"The 'solver' parameter is {self.solver!r}, but partial_fit goes "
+                f"on with the state of solver={self._optimizer.solver!r}. Refit "
+                "(fit) to change the solver."
+            )
+
+    def _n_threads(self):
+        return _openmp_effective_n_threads(self.n_jobs)
+
+    # ------------------------------------------------------------- training
+    def _prepare_X(self, X):
+        """Canonical CSR (sorted, no duplicates) or C-contiguous dense, in the
+        weights' dtype; the caller's X is never modified."""
+        dtype = self._network.layers[0].weights.dtype
+        if sp.issparse(X):
+            X = sp.csr_matrix(X, dtype=dtype)
+            if X.shape[1] >= np.iinfo(np.int32).max:
+                raise ValueError(f"X has {X.shape[1]} features; at most 2**31 - 2 "
+                                 "are supported.")
+            if not X.has_canonical_format:
+                # A bag of words built one entry per token repeats columns.
+                X = X.copy()
+                X.sum_duplicates()
+            return X
+        return np.ascontiguousarray(X, dtype=dtype)
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        self._check_params()
+        hidden_layer_sizes = self._hidden_sizes()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first_pass = not hasattr(self, "_network") or (
+            not self.warm_start and not incremental
+        )
+        # Everything a call can fail on is checked before training touches the
+        # model. The attributes set on the way (n_features_in_, classes_, a new
+        # network on a first pass) are put back if a check fails: a failed call
+        # leaves a fitted model as it was, and an unfitted one unfitted.
+        saved = self.__dict__.copy()
+        try:
+            if not first_pass:
+                self._check_structure(incremental)
+            X, y = self._validate_input(X, y, incremental, reset=first_pass,
+                                        classes=classes)
+            n_samples, n_features = X.shape
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X)
+                if (sample_weight < 0).any():
+                    # A batch's step is divided by its weight sum.
+                    i = int(np.argmax(sample_weight < 0))
+                    raise ValueError(
+                        "sample_weight must be non-negative (a zero weight drops "
+                        f"a row); got {float(sample_weight[i])} at index {i}."
+                    )
+            targets = self._encode_targets(y)
+            layer_units = [n_features, *hidden_layer_sizes, targets["n_outputs"]]
+            self._random_state = check_random_state(self.random_state)
+            if first_pass:
+                self._initialize(layer_units, X.dtype)
+            else:
+                layers = self._network.layers
+                expected = [layers[0].weights.shape[1]] + [
+                    layer.weights.shape[0] for layer in layers]
+                if expected != layer_units:
+                    raise ValueError(
+                        f"The network's layer sizes {expected} differ from those "
+                        f"of this call {layer_units}; refit without warm_start "
+                        "to change hidden_layer_sizes or the number of outputs."
+                    )
+            # Seeds of the active-set padding: batch b of the model's life gets
+            # (seed_base, b), whatever the shuffles drew, so that equal rows in
+            # equal batches get equal active sets.
+            seed_base = int(self._random_state.randint(2**31))
+            split = self._validation_split(targets, n_samples)
+            if sample_weight is not None and not sample_weight[split[0]].any():
+                raise ValueError(
+                    "Every training row has sample_weight 0 once the validation "
+                    "set is held out; nothing would be learned."
+                )
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        network = self._network
+        for layer in network.layers[:-1]:
+            layer.activation = self.activation
+        for hashing in network.hashed:
+            hashing.strategy, hashing.min_count = self.sampling, self.sampling_threshold
+        for layer in network.layers:
+            layer.ensure_writeable()
+        if not incremental or self._optimizer is None:
+            self._optimizer = LazyOptimizer(self.solver, self.learning_rate_init)
+            self._optimizer.init_state(network.layers)
+        self._optimizer.configure(beta_1=self.beta_1, beta_2=self.beta_2,
+                                  epsilon=self.epsilon, momentum=self.momentum,
+                                  nesterov=self.nesterovs_momentum)
+        self._sync_attributes()
+        if "dense" not in targets and not self.lsh_layers_[-1]:
+            if "indicator" in targets:
+                dense = targets["indicator"].toarray() != 0
+            else:
+                dense = np.zeros((n_samples, targets["n_outputs"]), dtype=bool)
+                dense[np.arange(n_samples), targets["label_ids"]] = True
+            targets["dense"] = dense
+        self._fit_stochastic(X, targets, sample_weight, incremental, seed_base,
+                             split)
+        weights = [*self.coefs_, *self.intercepts_]
+        if not all(np.isfinite(w).all() for w in weights):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _validation_split(self, targets, n_samples):
+        """Training and validation row indices (all rows train without early
+        stopping)."""
+        if not self.early_stopping:
+            return np.arange(n_samples), None
+        should_stratify = is_classifier(self) and targets["stratify"] is not None
+        stratify = targets["stratify"] if should_stratify else None
+        train_idx, val_idx = train_test_split(
+            np.arange(n_samples), random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify)
+        if val_idx.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        return train_idx, val_idx
+
+    def _fit_stochastic(self, X, targets, sample_weight, incremental, seed_base,
+                        split):
+        train_idx, val_idx = split
+        early_stopping = val_idx is not None
+        if early_stopping:
+            X_val = X[val_idx]
+            y_val = targets["y"][val_idx]
+            sw_val = sample_weight[val_idx] if sample_weight is not None else None
+            if self.validation_scores_ is None:
+                # A warm start after a fit without early stopping.
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+                self._no_improvement_count = 0
+            self._best = self._network.snapshot()
+        else:
+            X_val = y_val = sw_val = None
+            if self.best_loss_ is None:
+                # A warm start after a fit with early stopping.
+                self.best_loss_ = np.inf
+                self.validation_scores_ = self.best_validation_score_ = None
+                self._no_improvement_count = 0
+
+        n_samples = train_idx.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        dtype = self.coefs_[0].dtype
+        X_core = self._prepare_X(X)
+        sw = None if sample_weight is None else np.ascontiguousarray(
+            sample_weight, dtype=dtype)
+        Y = targets.get("dense")
+        if Y is not None:
+            Y = np.ascontiguousarray(Y, dtype=dtype)
+        worker = self._network.worker(
+            batch_size, self._n_threads(), sparse_input=sp.issparse(X_core),
+            max_labels=targets.get("max_labels", 0), step_base=self._optimizer.steps)
+        worker.set_data(X_core, Y=Y, label_indptr=targets.get("label_indptr"),
+                        label_ids=targets.get("label_ids"), sample_weight=sw)
+        sample_idx = train_idx.astype(np.intp)
+        self.hashing_time_ = 0.0
+        self.rebuild_time_ = 0.0
+        try:
+            self.n_iter_ = 0
+            # BLAS runs inside the OpenMP loops: one thread each.
+            with ThreadpoolController().limit(limits=1, user_api="blas"):
+                for _ in range(self.max_iter):
+                    if self.shuffle:
+                        sample_idx = self._random_state.permutation(sample_idx)
+                    stats = self._run_epoch(worker, X_core, sw, sample_idx,
+                                            batch_size, seed_base)
+                    self.n_iter_ += 1
+                    self.loss_ = stats["loss"]
+                    self.t_ += n_samples
+                    self.loss_curve_.append(self.loss_)
+                    if self.verbose:
+                        print(
+                            "Iteration %d, loss = %.8f, multiplications = %.2f%%, "
+                            "hashing = %.3fs, rebuilding = %.3fs"
+                            % (self.n_iter_, self.loss_,
+                               100 * self.multiplication_share_,
+                               stats["hash_seconds"], stats["rebuild_seconds"])
+                        )
+                    self._update_no_improvement_count(early_stopping, X_val, y_val,
+                                                      sw_val)
+                    self._optimizer.iteration_ends(self.t_, self.learning_rate,
+                                                   self.power_t)
+                    if self._no_improvement_count > self.n_iter_no_change:
+                        if early_stopping:
+                            msg = (
+                                "Validation score did not improve more than "
+                                "tol=%f for %d consecutive epochs."
+                                % (self.tol, self.n_iter_no_change)
+                            )
+                        else:
+                            msg = (
+                                "Training loss did not improve more than tol=%f"
+                                " for %d consecutive epochs."
+                                % (self.tol, self.n_iter_no_change)
+                            )
+                        if self._optimizer.trigger_stopping(msg, self.verbose,
+                                                            self.learning_rate):
+                            break
+                        self._no_improvement_count = 0
+                    if incremental:
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(
+                            "Stochastic Optimizer: Maximum iterations (%d) "
+                            "reached and the optimization hasn't converged yet."
+                            % self.max_iter,
+                            ConvergenceWarning,
+                        )
+        except KeyboardInterrupt:
+            # Tables are never left half built (see LayerHashing): the model
+            # is the network after the last completed batch.
+            warnings.warn("Training interrupted by user.")
+        finally:
+            # After an interruption too: no weight is left behind its step.
+            self._optimizer.catch_up(worker)
+        if early_stopping:
+            # The network of the best validation score: its weights and the
+            # tables its hashed layers retrieved through.
+            self._network.restore(self._best)
+            del self._best
+            self._sync_attributes()
+
+    def _run_epoch(self, worker, X, sw, sample_idx, batch_size, seed_base):
+        network = self._network
+        n_layers = len(network.layers)
+        macs = np.zeros(n_layers)
+        dense_macs = np.zeros(n_layers)
+        active = np.zeros(n_layers)
+        accumulated_loss = 0.0
+        l2_factor = 0.0
+        n_skipped = 0
+        hash_seconds = 0.0
+        rebuild_seconds = 0.0
+        n_samples = sample_idx.shape[0]
+        if sp.issparse(X):
+            row_nnz = np.diff(X.indptr)
+        for batch_slice in gen_batches(n_samples, batch_size):
+            rows = sample_idx[batch_slice]
+            n_batch = rows.shape[0]
+            sw_sum = float(sw[rows].sum()) if sw is not None else float(n_batch)
+            if sw_sum == 0:
+                # Rows of zero weight are as good as absent: a batch of them
+                # takes no step, and has no loss.
+                n_skipped += n_batch
+                continue
+            sample_loss, seconds = worker.run(
+                rows, training=True, seed=(seed_base << 32) + network.n_batches,
+                scale=1.0 / sw_sum, alpha=float(self.alpha),
+                **self._optimizer.params())
+            accumulated_loss += sample_loss.sum() / sw_sum * n_batch
+            l2_factor += n_batch / sw_sum
+            hash_seconds += seconds.sum()
+            for i, layer in enumerate(network.layers):
+                n_out, n_in = layer.weights.shape
+                macs[i] += worker.macs[i][:n_batch].sum()
+                active[i] += worker.n_active[i][:n_batch].sum()
+                if i == 0 and sp.issparse(X):
+                    fan_in = row_nnz[rows].sum()
+                else:
+                    fan_in = n_batch * n_in
+                dense_macs[i] += fan_in * n_out
+            network.n_batches += 1
+            if network.rebuild_due():
+                start = time.perf_counter()
+                # Tables of the weights as a dense optimizer would have them now.
+                self._optimizer.catch_up(worker)
+                network.rebuild(worker, self._random_state, self._n_threads(),
+                                kind=self.rebuild_schedule,
+                                interval=self.rebuild_interval,
+                                decay=self.rebuild_decay,
+                                rehash_interval=self.rehash_interval)
+                rebuild_seconds += time.perf_counter() - start
+        self._optimizer.catch_up(worker)
+        # The L2 term of MLP's loss, from the weights at the end of the epoch.
+        l2 = sum(float(np.dot(c.ravel(order="K"), c.ravel(order="K")))
+                 for c in self.coefs_)
+        accumulated_loss += 0.5 * self.alpha * l2 * l2_factor
+        self.layer_multiplication_share_ = list(macs / dense_macs)
+        self.multiplication_share_ = float(macs.sum() / dense_macs.sum())
+        self.mean_active_ = list(active / max(1, n_samples - n_skipped))
+        self.hashing_time_ += hash_seconds
+        self.rebuild_time_ += rebuild_seconds
+        return {"loss": accumulated_loss / (n_samples - n_skipped),
+                "hash_seconds": hash_seconds,
+                "rebuild_seconds": rebuild_seconds}
+
+    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
+        if early_stopping:
+            val_score = self._score(X, y, sample_weight=sample_weight)
+            self.validation_scores_.append(val_score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last_valid_score = self.validation_scores_[-1]
+            if last_valid_score < (self.best_validation_score_ + self.tol):
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last_valid_score > self.best_validation_score_:
+                self.best_validation_score_ = last_valid_score
+                self._best = self._network.snapshot()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # ------------------------------------------------------------ prediction
+    def _forward_pass_fast(self, X, check_input=True):
+        """Outputs of every output neuron, as ``inference`` says to compute them."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        hashed_hidden = any(self.lsh_layers_[:-1])
+        if self.inference == "dense" or not (
+                hashed_hidden or (self.inference == "lsh" and self.lsh_layers_[-1])):
+            return _forward_dense(X, self.coefs_, self.intercepts_, self.activation,
+                                  self.out_activation_)
+        if self.inference == "lsh" and self.lsh_layers_[-1]:
+            indptr, ids, vals = self._forward_tables(X, hash_output=True)
+            out = np.zeros((X.shape[0], self.n_outputs_), dtype=vals.dtype)
+            rows = np.repeat(np.arange(X.shape[0]), np.diff(indptr))
+            out[rows, ids] = vals
+            return out
+        return self._forward_tables(X, hash_output=False)
+
+    def _forward_tables(self, X, hash_output, chunk_size=1024):
+        """Forward pass with hashed layers retrieving through their tables.
+
+        Deterministic and row by row: the active sets of a sample depend on it
+        alone. Returns the (n_samples, n_outputs) outputs, or, with
+        ``hash_output``, the output layer's active ids and values as CSR parts
+        (indptr, ids, values).
+        """
+        X = self._prepare_X(X)
+        n = X.shape[0]
+        worker = self._network.worker(max(1, min(n, chunk_size)), self._n_threads(),
+                                      inference=True, hash_output=hash_output)
+        worker.set_data(X)
+        last = len(self.coefs_) - 1
+        dense_out, indptr, ids, vals = [], [0], [], []
+        with ThreadpoolController().limit(limits=1, user_api="blas"):
+            for batch in gen_batches(n, chunk_size):
+                rows = np.arange(batch.start, batch.stop, dtype=np.intp)
+                m = rows.shape[0]
+                worker.run(rows, training=False)
+                act = worker.activations[last][:m]
+                if not hash_output:
+                    dense_out.append(act.copy())
+                    continue
+                n_active = worker.n_active[last][:m]
+                act_ids = worker.active_ids[last][:m]
+                mask = np.arange(act.shape[1]) < n_active[:, None]
+                ids.append(act_ids[mask])
+                vals.append(act[mask])
+                indptr.extend(indptr[-1] + np.cumsum(n_active))
+        if not hash_output:
+            return (np.vstack(dense_out) if dense_out
+                    else np.zeros((0, self.n_outputs_), dtype=self.coefs_[0].dtype))
+        dtype = self.coefs_[0].dtype
+        return (np.asarray(indptr, dtype=np.int64),
+                np.concatenate(ids) if ids else np.zeros(0, dtype=np.int32),
+                np.concatenate(vals) if vals else np.zeros(0, dtype=dtype))
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ----------------------------------------------------------- persistence
+    def __getstate__(self):
+        # object.__getstate__ gives the live __dict__: change a copy.
+        state = dict(super().__getstate__())
+        state["_sklearn_lsh_version"] = __version__
+        # Every fit and partial_fit draws from a new check_random_state(
+        # random_state), so the generator of the last call is not state (a
+        # RandomState given as random_state is kept: it is a parameter).
+        state.pop("_random_state", None)
+        # Views of the layers' arrays, saved once with the network.
+        state.pop("coefs_", None)
+        state.pop("intercepts_", None)
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_sklearn_lsh_version", None)
+        if version != __version__:
+            warnings.warn(InconsistentLSHVersionWarning(
+                estimator_name=type(self).__name__, original_version=version,
+                current_version=__version__))
+        super().__setstate__(state)
+        if "_network" in state:
+            self._sync_attributes()

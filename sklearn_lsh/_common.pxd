@@ -1,0 +1,135 @@
+# The C types the training kernels share (_selection, _network), and their
+# small inline helpers. Arrays are owned by Python objects (the layers, the
+# worker's scratch) that outlive every call which reads these structs.
+from cython cimport floating
+from scipy.linalg.cython_blas cimport daxpy, ddot, saxpy, sdot
+
+from ._hashing cimport hash_family_t
+from ._tables cimport query_scratch_t, tables_t
+from ._typedefs cimport int32_t, int64_t, intp_t, key_t, uint64_t
+
+# Activations (hidden and output), as the Python side names them in
+# ACTIVATIONS (_network.pyx).
+cdef enum:
+    IDENTITY = 0
+    LOGISTIC = 1
+    TANH = 2
+    RELU = 3
+    SOFTMAX = 4
+    EXP = 5
+
+
+# One weight layer in a worker. Arrays of float or double (the network's
+# dtype, the `floating` of the kernel that reads them) are void pointers.
+cdef struct layer_t:
+    intp_t n_out                 # neurons
+    intp_t n_in                  # fan-in
+    int activation
+    bint hashed
+    intp_t width                 # slot width per sample (n_out if dense)
+    intp_t budget                # hashed: at most this many retrieved
+    intp_t n_candidates          # hashed: retrieved, then the best budget kept
+    intp_t min_active            # hashed: pad with random neurons up to this
+    int strategy
+    int min_count
+    const hash_family_t* family  # hashed only
+    const tables_t* tables       # hashed only
+    void* weights                # (n_out, n_in): a neuron's weights contiguous
+    void* bias                   # (n_out,)
+    void* moment1_w              # Adam first moment / SGD velocity
+    void* moment2_w              # Adam second moment (SGD: moment1_w again)
+    void* moment1_b
+    void* moment2_b
+    int32_t* row_last            # (n_out,) each neuron's last step
+    # Hashed layers fed a sparse input: each weight's last step (n_out, n_in);
+    # dense layers fed a sparse input: each input's (n_in,); else NULL.
+    int32_t* entry_last
+    int32_t* col_last
+    # Per-sample slots of the current batch.
+    int32_t* ids                 # (batch, width) active ids, ascending
+    intp_t* n_active             # (batch,)
+    void* act                    # (batch, width)
+    void* delta                  # (batch, width)
+    int64_t* macs                # (batch,) forward multiply-adds, ranking too
+    # Regrouped (neuron -> slots) lists of a hashed layer, phase 2.
+    int64_t* touched_offsets     # (n_out + 1,)
+    int64_t* touched_slots       # (batch * width,) entries ii * width + a
+    int32_t* touched             # (n_out,) the touched neurons
+    intp_t n_touched
+
+
+# One thread's scratch, sized for the largest layer of the worker.
+cdef struct scratch_t:
+    double* hash_scratch
+    int32_t* codes
+    key_t* keys
+    query_scratch_t query
+    int32_t* retrieved           # a query's result (n_out of the widest layer)
+    double* scores               # pre-activations of the retrieved, for ranking
+    double* pre_act              # (n_out) kept ranked pre-activation, by id
+    int32_t* pre_marker          # set_stamp where pre_act holds this set's value
+    int32_t* set_marker          # active-set membership, stamped
+    int32_t set_stamp
+    intp_t marker_size           # length of both marker arrays
+    int32_t* nz_ids              # non-zeros of a hashed layer's input
+    void* nz_vals
+    void* acc                    # gradient row (n_in), zero between rows
+    int32_t* cols                # the entries of a sparse-input row touched
+    int32_t* col_marker          # stamped membership of cols
+    int32_t col_stamp
+    intp_t col_marker_size
+
+
+# The worker: its layers and one scratch per thread.
+cdef struct network_t:
+    layer_t* layers
+    int n_layers
+    scratch_t* scratch
+    int n_threads
+
+
+# One batch: the data (checked once per call by the worker) and its rows.
+cdef struct batch_t:
+    const intp_t* rows           # (n_samples,) rows of X in this batch
+    intp_t n_samples
+    const void* X                # dense (n_rows, n_features), or NULL for CSR
+    const void* X_data           # CSR X: canonical (sorted, no duplicates)
+    const int32_t* X_indices
+    const int64_t* X_indptr
+    intp_t n_features
+    const void* Y                # dense targets (n_rows, n_outputs), or NULL
+    const int64_t* label_indptr  # label lists of a hashed output layer
+    const int32_t* label_ids     # ascending within each row
+    const double* sample_weight  # (n_rows,) float64, or NULL
+    bint training
+    uint64_t seed                # of the random padding of active sets
+    double eps                   # of the loss's clipping
+    double* sample_loss          # OUT (n_samples,)
+    double* hash_seconds         # OUT (n_samples,)
+
+
+cdef inline floating dot(intp_t n, const floating* x,
+                         const floating* y) noexcept nogil:
+    cdef int n_ = <int> n, one = 1
+    if floating is float:
+        return sdot(&n_, <float*> x, &one, <float*> y, &one)
+    else:
+        return ddot(&n_, <double*> x, &one, <double*> y, &one)
+
+
+cdef inline void axpy(intp_t n, floating alpha, const floating* x,
+                      floating* y) noexcept nogil:
+    cdef int n_ = <int> n, one = 1
+    if floating is float:
+        saxpy(&n_, &alpha, <float*> x, &one, y, &one)
+    else:
+        daxpy(&n_, &alpha, <double*> x, &one, y, &one)
+
+
+cdef inline floating gather_dot(const floating* w, const int32_t* ids,
+                                const floating* vals, intp_t n) noexcept nogil:
+    cdef intp_t t
+    cdef floating s = 0
+    for t in range(n):
+        s += w[ids[t]] * vals[t]
+    return s

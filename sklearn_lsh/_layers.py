@@ -1,0 +1,294 @@
+"""The network's layers on the Python side: weights, optimizer state, hashing.
+
+A ``Network`` owns its ``Layer`` objects; a hashed layer's ``LayerHashing``
+holds how it chooses its neurons (hash functions, tables, budgets) and its
+rebuild schedule. The estimator decides when to train and rebuild; everything
+that changes a layer's tables goes through its ``LayerHashing``. The compiled
+worker (``_network.BatchTrainer``) reads these objects' arrays, checked, and
+points at the current hash functions and tables.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._hashing import HashFunctions
+from ._network import BatchTrainer
+from ._tables import HashTables
+
+# Layers narrower than this gain too little from hashing to hash under 'auto'.
+AUTO_MIN_WIDTH = 256
+# MinHash needs a set: the top entries of a weight row stand for the neuron.
+MINHASH_TOP_WEIGHTS = 32
+
+
+def hashed_layers(layer_units, lsh_layers, can_hash_output, out_activation):
+    """Which weight layers hash, from the ``lsh_layers`` parameter."""
+    n_weight_layers = len(layer_units) - 1
+    if isinstance(lsh_layers, str):
+        if lsh_layers == "none":
+            return [False] * n_weight_layers
+        hashed = []
+        for i in range(n_weight_layers):
+            is_output = i == n_weight_layers - 1
+            ok = (not is_output or can_hash_output) and layer_units[i] >= 2
+            if lsh_layers == "auto":
+                ok = ok and layer_units[i + 1] >= AUTO_MIN_WIDTH
+            hashed.append(ok)
+        return hashed
+    try:
+        indices = [int(i) for i in lsh_layers]
+    except (TypeError, ValueError):
+        raise ValueError(
+            "The 'lsh_layers' parameter must be 'auto', 'all', 'none' or a list "
+            f"of weight-layer indices in [0, {n_weight_layers - 1}]; got "
+            f"{lsh_layers!r}."
+        ) from None
+    hashed = [False] * n_weight_layers
+    for i in indices:
+        if not 0 <= i < n_weight_layers:
+            raise ValueError(
+                f"lsh_layers names layer {i}, but the network has weight layers "
+                f"0 to {n_weight_layers - 1} (the last is the output layer)."
+            )
+        if i == n_weight_layers - 1 and not can_hash_output:
+            raise ValueError(
+                f"lsh_layers names the output layer {i}, which cannot hash: "
+                f"its activation '{out_activation}' needs every output."
+            )
+        if layer_units[i] < 2:
+            raise ValueError(
+                f"lsh_layers names layer {i}, whose input has "
+                f"{layer_units[i]} feature(s); hashing needs at least 2."
+            )
+        hashed[i] = True
+    return hashed
+
+
+def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor,
+                n_tables, n_hash_bits, min_active):
+    """Active budget, K, L and bin size of one hashed layer."""
+    if isinstance(active_fraction, numbers.Integral):
+        budget = min(int(active_fraction), width)
+    else:
+        budget = max(1, math.ceil(active_fraction * width))
+    if hash_family == "simhash":
+        bin_size, code_bits = 2, 1
+    else:
+        bin_size = 1 << min(3, int(math.log2(fan_in)))
+        code_bits = int(math.log2(bin_size))
+    n_candidates = min(width, math.ceil(budget * candidate_factor))
+    # Top-k ranks neurons by how many of the L buckets hold them, so it wants
+    # many tables; the buckets are sized so that the L buckets a query visits
+    # hold about 5x the candidates.
+    n_tables = 100 if n_tables == "auto" else int(n_tables)
+    if n_hash_bits == "auto":
+        n_buckets = n_tables * width / (5 * n_candidates)
+        k = round(math.log2(max(n_buckets, 2)) / code_bits)
+        k = int(np.clip(k, 1, 24 // code_bits))
+    else:
+        k = int(n_hash_bits)
+    min_active = budget // 2 if min_active == "auto" else min(int(min_active), budget)
+    return dict(family=hash_family, budget=budget, n_candidates=n_candidates,
+                n_hash_bits=k, n_tables=n_tables, bin_size=bin_size,
+                key_bits=min(k * code_bits, 24), min_active=min_active)
+
+
+class LayerHashing:
+    """How a hashed layer chooses its neurons, and when its tables are rebuilt.
+
+    Parameters
+    ----------
+    config : dict
+        From ``hash_config``: family, budget, n_candidates, n_hash_bits,
+        n_tables, bin_size, key_bits, min_active.
+    strategy : {'union', 'topk', 'threshold'}
+        How the tables' answer is read.
+    min_count : int
+        The table count of 'threshold'.
+    """
+
+    def __init__(self, config, strategy, min_count):
+        self.config = config
+        self.strategy = strategy
+        self.min_count = min_count
+        self.functions = None
+        self.tables = None
+        self.n_rebuilds = 0
+        self.next_rebuild = None
+
+    budget = property(lambda self: self.config["budget"])
+    n_candidates = property(lambda self: self.config["n_candidates"])
+    min_active = property(lambda self: self.config["min_active"])
+
+    def rehash(self, weights, seed, n_threads):
+        """New hash functions drawn from ``seed``, and tables built with them.
+
+        The old functions and tables are released (the worker must be pointed
+        at the new ones).
+        """
+        c = self.config
+        n_out, n_in = weights.shape
+        functions = HashFunctions(c["family"], c["n_hash_bits"], c["n_tables"], n_in,
+                                  bin_size=c["bin_size"], key_bits=c["key_bits"],
+                                  seed=seed)
+        tables = HashTables(c["n_tables"], functions.n_buckets, n_out, seed=seed)
+        # Assigned together once built: an interruption keeps the old pair.
+        self.functions, self.tables = functions, _built(functions, tables,
+                                                        weights, n_threads)
+
+    def rebuild(self, weights, n_threads):
+        """Rehash every neuron into the tables, with the same functions.
+
+        The tables are rebuilt in place in one call without the GIL: an
+        interruption finds them before or after, never half built.
+        """
+        _built(self.functions, self.tables, weights, n_threads)
+
+    def schedule(self, n_batches, kind, interval, decay):
+        """Set the batch count of the next rebuild after one at ``n_batches``."""
+        if kind == "exponential":
+            interval = interval * math.exp(decay * self.n_rebuilds)
+        self.next_rebuild = n_batches + max(1, round(interval))
+
+
+def _built(functions, tables, weights, n_threads):
+    """``tables`` filled with the neurons' keys under ``functions``."""
+    if functions.family == "minhash":
+        # A neuron's set: the indices of its largest weights.
+        top = min(MINHASH_TOP_WEIGHTS, weights.shape[1])
+        idx = np.argpartition(-weights, top - 1, axis=1)[:, :top]
+        idx.sort(axis=1)
+        rows = sp.csr_matrix(
+            (np.ones(idx.size, dtype=weights.dtype), idx.ravel(),
+             np.arange(0, idx.size + 1, top)), shape=weights.shape)
+        # hash() makes the keys before build() touches the tables.
+        return tables.build(functions.hash(rows, n_threads=n_threads),
+                            n_threads=n_threads)
+    return tables.build_from_rows(functions, weights, n_threads=n_threads)
+
+
+class Layer:
+    """One weight layer: its parameters, optimizer state and hashing.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_out, n_in)
+        C-contiguous: a neuron's weights are contiguous. The estimator's
+        ``coefs_[i]`` is its transpose (a view).
+    bias : ndarray of shape (n_out,)
+    activation : str
+    hashing : LayerHashing or None
+    """
+
+    def __init__(self, weights, bias, activation, hashing=None):
+        self.weights = weights
+        self.bias = bias
+        self.activation = activation
+        self.hashing = hashing
+        # Optimizer state (see _optimizer): Adam's moments, or SGD's velocity
+        # in the first moments and no second ones.
+        self.moment1_w = self.moment2_w = self.moment1_b = self.moment2_b = None
+
+    def ensure_writeable(self):
+        """Own writeable arrays (a model loaded from a read-only memory map)."""
+        for name in ("weights", "bias", "moment1_w", "moment2_w", "moment1_b",
+                     "moment2_b"):
+            arr = getattr(self, name)
+            if arr is not None:
+                setattr(self, name, np.require(arr, requirements=["C", "W", "A"]))
+
+
+class Network:
+    """The layers of a model, and the count of batches it has trained on.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    """
+
+    def __init__(self, layers):
+        self.layers = layers
+        self.n_batches = 0
+
+    @property
+    def hashed(self):
+        return [layer.hashing for layer in self.layers if layer.hashing is not None]
+
+    def worker(self, batch_size, n_threads, *, inference=False, hash_output=True,
+               sparse_input=False, max_labels=0, step_base=0):
+        """The compiled worker over these layers (see ``BatchTrainer``)."""
+        return BatchTrainer(self.layers, batch_size, n_threads,
+                            inference_only=inference, step_base=step_base,
+                            sparse_input=sparse_input, max_labels=max_labels,
+                            hash_output=hash_output)
+
+    def rebuild_due(self):
+        """Whether a hashed layer's tables are due for a rebuild."""
+        return any(h.next_rebuild is not None and self.n_batches >= h.next_rebuild
+                   for h in self.hashed)
+
+    def rebuild(self, worker, random_state, n_threads, *, kind, interval, decay,
+                rehash_interval):
+        """Rebuild the due layers' tables from their current weights.
+
+        Every ``rehash_interval``-th rebuild of a layer draws new hash
+        functions (seeded from ``random_state``, in layer order). Call it with
+        the weights caught up (the optimizer's ``catch_up``).
+        """
+        for i, layer in enumerate(self.layers):
+            h = layer.hashing
+            if h is None or self.n_batches < h.next_rebuild:
+                continue
+            h.n_rebuilds += 1
+            if rehash_interval is not None and h.n_rebuilds % rehash_interval == 0:
+                h.rehash(layer.weights, _seed(random_state), n_threads)
+                if worker is not None:
+                    worker.set_hashing(i, h.functions, h.tables)
+            else:
+                h.rebuild(layer.weights, n_threads)
+            h.schedule(self.n_batches, kind, interval, decay)
+
+    def snapshot(self):
+        """A copy of the parameters and tables (early stopping's best)."""
+        return [(layer.weights.copy(), layer.bias.copy(),
+                 None if layer.hashing is None
+                 else (layer.hashing.functions, layer.hashing.tables.copy()))
+                for layer in self.layers]
+
+    def restore(self, snapshot):
+        """Put back the parameters and tables of ``snapshot``."""
+        for layer, (weights, bias, hashing) in zip(self.layers, snapshot):
+            layer.weights, layer.bias = weights, bias
+            if hashing is not None:
+                layer.hashing.functions, layer.hashing.tables = hashing
+
+
+def _seed(random_state):
+    return int(random_state.randint(np.iinfo(np.int32).max))
+
+
+def new_network(layer_units, dtype, random_state, *, activation, out_activation,
+                weight_init, hashed, configs, strategy, min_count, n_threads):
+    """Initial weights (drawn as MLP draws them) and tables of a network."""
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
+        # Glorot initialisation, drawn as MLP draws it (same random_state, same
+        # values), or PyTorch's nn.Linear default.
+        if weight_init == "fan_in":
+            bound = 1.0 / np.sqrt(fan_in)
+        else:
+            factor = 2.0 if activation == "logistic" else 6.0
+            bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
+        intercept = random_state.uniform(-bound, bound, fan_out)
+        layers.append(Layer(
+            np.ascontiguousarray(coef.T, dtype=dtype), intercept.astype(dtype),
+            activation if i < len(layer_units) - 2 else out_activation))
+    for layer, is_hashed, config in zip(layers, hashed, configs):
+        if is_hashed:
+            layer.hashing = LayerHashing(config, strategy, min_count)
+            layer.hashing.rehash(layer.weights, _seed(random_state), n_threads)
+    return Network(layers)

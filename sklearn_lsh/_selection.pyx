@@ -1,0 +1,210 @@
+"""Active-set selection of a hashed layer: retrieval, ranking, labels, padding.
+
+For one sample the layer's input is hashed into its ``L`` keys, the tables
+answer with candidates (union, top-k by frequency, or threshold), and, when
+more are retrieved than the budget allows (``n_candidates > budget``), the
+candidates' pre-activations are computed exactly and the largest kept (the k
+winners among the candidates). In the output layer the sample's true labels
+come first. A set smaller than ``min_active`` is padded with random neurons
+drawn from a stream seeded by the batch and the sample's own keys, so that
+equal rows get equal active sets and a prediction depends on its row alone.
+"""
+from libc.stdlib cimport qsort
+from libc.string cimport memset
+
+from cython cimport floating
+
+from ._common cimport dot, gather_dot, layer_t, scratch_t
+from ._hashing cimport hash_dense_row, hash_sparse_row
+from ._openmp_helpers cimport omp_get_wtime
+from ._rng cimport splitmix64
+from ._tables cimport query_row
+from ._typedefs cimport int32_t, int64_t, intp_t, uint64_t
+
+cdef int32_t INT32_MAX = 2147483647
+
+
+cdef int _compare_int32(const void* a, const void* b) noexcept nogil:
+    cdef int32_t x = (<const int32_t*> a)[0]
+    cdef int32_t y = (<const int32_t*> b)[0]
+    return (x > y) - (x < y)
+
+
+cdef inline bint _ranks_before(double score_a, int32_t id_a, double score_b,
+                               int32_t id_b) noexcept nogil:
+    # Larger score first; ties by smaller id, so the order is deterministic.
+    return score_a > score_b or (score_a == score_b and id_a < id_b)
+
+
+cdef void _select_best(double* scores, int32_t* ids, intp_t n,
+                       intp_t m) noexcept nogil:
+    """Reorder so that the first m entries are the m best (quickselect)."""
+    cdef intp_t lo = 0, hi = n - 1, i, j, mid
+    cdef double pivot_score, ts
+    cdef int32_t pivot_id, ti
+    if m <= 0 or m >= n:
+        return
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        pivot_score, pivot_id = scores[mid], ids[mid]
+        i, j = lo, hi
+        while i <= j:
+            while _ranks_before(scores[i], ids[i], pivot_score, pivot_id):
+                i += 1
+            while _ranks_before(pivot_score, pivot_id, scores[j], ids[j]):
+                j -= 1
+            if i <= j:
+                ts = scores[i]
+                scores[i] = scores[j]
+                scores[j] = ts
+                ti = ids[i]
+                ids[i] = ids[j]
+                ids[j] = ti
+                i += 1
+                j -= 1
+        if m - 1 <= j:
+            hi = j
+        elif m - 1 >= i:
+            lo = i
+        else:
+            return
+
+
+cdef intp_t _retrieve(
+    const layer_t* layer,
+    const floating* in_dense,
+    const int32_t* in_ids,
+    const floating* in_vals,
+    intp_t in_n,
+    scratch_t* s,
+    intp_t* nnz_out,
+) noexcept nogil:
+    """Hash the input and query the tables; the candidates go to s.retrieved.
+
+    A sparse input enters the hash by its non-zeros only (ReLU leaves exact
+    zeros), which are also left in s.nz_ids / s.nz_vals for the ranking.
+    """
+    cdef floating* nz_vals = <floating*> s.nz_vals
+    cdef intp_t t, nnz = 0
+    # The markers serve layers of several widths: clear them whole before a
+    # stamp wraps (query_row alone would clear only this layer's range).
+    if s.query.stamp >= INT32_MAX - 2:
+        memset(s.query.marker, 0, s.marker_size * sizeof(int32_t))
+        s.query.stamp = 0
+    if in_ids == NULL:
+        hash_dense_row(layer.family, in_dense, s.hash_scratch, s.codes, s.keys)
+    else:
+        for t in range(in_n):
+            if in_vals[t] != 0:
+                s.nz_ids[nnz] = in_ids[t]
+                nz_vals[nnz] = in_vals[t]
+                nnz += 1
+        hash_sparse_row(layer.family, s.nz_ids, nz_vals, nnz, s.hash_scratch,
+                        s.codes, s.keys)
+    # Not s.query.candidates: top-k and threshold queries use that internally.
+    nnz_out[0] = nnz
+    return query_row(layer.tables, s.keys, layer.strategy, layer.n_candidates,
+                     layer.min_count, &s.query, s.retrieved)
+
+
+cdef intp_t _rank(
+    const layer_t* layer,
+    const floating* in_dense,
+    intp_t nnz,
+    intp_t n_retrieved,
+    intp_t room,
+    scratch_t* s,
+) noexcept nogil:
+    """Keep in s.retrieved the `room` candidates of largest pre-activation.
+
+    Candidates already in the set (labels) are dropped; returns how many
+    remain, the best first, and marks the kept ones' pre-activations.
+    """
+    cdef const floating* W = <const floating*> layer.weights
+    cdef const floating* bias = <const floating*> layer.bias
+    cdef const floating* nz_vals = <const floating*> s.nz_vals
+    cdef int32_t* candidates = s.retrieved
+    cdef intp_t t, m = 0
+    cdef int32_t k
+    for t in range(n_retrieved):
+        k = candidates[t]
+        if s.set_marker[k] == s.set_stamp:
+            continue
+        candidates[m] = k
+        if in_dense != NULL:
+            s.scores[m] = bias[k] + dot(layer.n_in, W + k * layer.n_in, in_dense)
+        else:
+            s.scores[m] = bias[k] + gather_dot(W + k * layer.n_in, s.nz_ids,
+                                               nz_vals, nnz)
+        m += 1
+    _select_best(s.scores, candidates, m, room)
+    for t in range(min(m, room)):
+        s.pre_act[candidates[t]] = s.scores[t]
+        s.pre_marker[candidates[t]] = s.set_stamp
+    return m
+
+
+cdef intp_t choose_active(
+    const layer_t* layer,
+    intp_t ii,
+    const floating* in_dense,
+    const int32_t* in_ids,
+    const floating* in_vals,
+    intp_t in_n,
+    const int32_t* labels,
+    intp_t n_labels,
+    uint64_t rng_state,
+    scratch_t* s,
+    double* hash_seconds,
+    int64_t* rank_macs,
+) noexcept nogil:
+    cdef int32_t* out = layer.ids + ii * layer.width
+    cdef int32_t* candidates = s.retrieved
+    cdef intp_t n = 0, t, n_candidates, nnz
+    cdef int32_t k
+    cdef double start = omp_get_wtime()
+    n_candidates = _retrieve(layer, in_dense, in_ids, in_vals, in_n, s, &nnz)
+    hash_seconds[0] += omp_get_wtime() - start
+    # Padding depends on the batch seed and the sample's own keys, not on its
+    # place in the batch: equal rows get equal active sets (so a weight of 2
+    # equals a repeated row), and a prediction depends on its row alone.
+    for t in range(layer.family.n_tables):
+        rng_state = (rng_state ^ s.keys[t]) * <uint64_t> 0x100000001B3
+
+    if s.set_stamp >= INT32_MAX - 1:
+        memset(s.set_marker, 0, s.marker_size * sizeof(int32_t))
+        memset(s.pre_marker, 0, s.marker_size * sizeof(int32_t))
+        s.set_stamp = 0
+    s.set_stamp += 1
+    # The true labels first: they are always active during training.
+    for t in range(n_labels):
+        k = labels[t]
+        if s.set_marker[k] != s.set_stamp:
+            s.set_marker[k] = s.set_stamp
+            out[n] = k
+            n += 1
+    if layer.n_candidates > layer.budget and n_candidates > layer.budget - n:
+        # More retrieved than room: keep the largest pre-activations (the
+        # k winners among the candidates), computed exactly.
+        n_candidates = _rank(layer, in_dense, nnz, n_candidates,
+                             layer.budget - n, s)
+        rank_macs[0] += n_candidates * (layer.n_in if in_dense != NULL else nnz)
+    for t in range(n_candidates):
+        if n >= layer.budget:
+            break
+        k = candidates[t]
+        if s.set_marker[k] != s.set_stamp:
+            s.set_marker[k] = s.set_stamp
+            out[n] = k
+            n += 1
+    # Pad a small set with random neurons (linear probing from a random start
+    # always ends, whatever min_active is).
+    while n < layer.min_active and n < layer.n_out:
+        k = <int32_t> (splitmix64(&rng_state) % <uint64_t> layer.n_out)
+        while s.set_marker[k] == s.set_stamp:
+            k = k + 1 if k + 1 < layer.n_out else 0
+        s.set_marker[k] = s.set_stamp
+        out[n] = k
+        n += 1
+    qsort(out, n, sizeof(int32_t), _compare_int32)
+    return n

@@ -1,0 +1,14 @@
+# One mini-batch step of a network with hashed layers (see _step.pyx).
+from cython cimport floating
+
+from ._common cimport batch_t, network_t
+from ._optimizers cimport step_t
+
+
+# Forward (and, if b.training, backward and the optimizer step of every
+# touched row) over the batch b. tag: a zero of the network's dtype.
+cdef void train_batch(network_t* net, const batch_t* b, const step_t* st,
+                      floating tag) noexcept nogil
+
+# Bring every weight of every layer to the end of st.step.
+cdef void catch_up(network_t* net, const step_t* st, floating tag) noexcept nogil

@@ -1,0 +1,525 @@
+"""One mini-batch step of a network with hashed layers: the kernels.
+
+``train_batch`` runs the step in two phases:
+
+1. Parallel over samples: for each layer, choose the active neurons (all of
+   them for a dense layer; for a hashed layer, see ``_selection``), compute
+   them forward, then the deltas backward between active neurons only. Weights
+   are only read; each sample writes its own slots.
+2. Parallel over the neurons the batch touched: each neuron's gradient row is
+   the sum, in sample order, of delta x input over its samples, followed at
+   once by the optimizer step on that row (see ``_optimizers``).
+
+Each row, and each entry of a row fed by a sparse input, remembers its last
+step; an entry skipped by some steps catches up on them in closed form when it
+is next stepped, or in ``catch_up``, so that the weights move as a dense
+optimizer's would. No two threads write the same memory, and every sum runs in
+a fixed order, so a step gives the same bits for any number of threads.
+
+The layer structs hold float or double arrays as void pointers; the kernels
+are specialised on ``floating`` by a ``tag`` argument (a zero of the network's
+dtype) that only selects the specialisation. They trust their inputs: the
+worker (``_network.BatchTrainer``) checks every array where it enters.
+"""
+from cython.parallel cimport prange
+
+from libc.math cimport exp, log, tanh
+from libc.string cimport memset
+
+from cython cimport floating
+
+from ._common cimport (
+    EXP,
+    LOGISTIC,
+    RELU,
+    SOFTMAX,
+    TANH,
+    axpy,
+    batch_t,
+    dot,
+    gather_dot,
+    layer_t,
+    network_t,
+    scratch_t,
+)
+from ._openmp_helpers cimport omp_get_thread_num
+from ._optimizers cimport (
+    ADAM,
+    GRADIENT,
+    adam_catch_up_row,
+    adam_row,
+    sgd_catch_up_row,
+    sgd_row,
+    step_t,
+)
+from ._selection cimport choose_active
+from ._typedefs cimport int32_t, int64_t, intp_t, uint64_t
+
+cdef int32_t INT32_MAX = 2147483647
+
+
+cdef inline double _derivative(int activation, double a) noexcept nogil:
+    # Derivative of a hidden activation, from its output a.
+    if activation == RELU:
+        return 1.0 if a > 0 else 0.0
+    if activation == TANH:
+        return 1.0 - a * a
+    if activation == LOGISTIC:
+        return a * (1.0 - a)
+    return 1.0
+
+
+cdef void _activate(int activation, floating* z, intp_t n) noexcept nogil:
+    cdef intp_t a
+    cdef double zmax, total
+    if activation == RELU:
+        for a in range(n):
+            if z[a] < 0:
+                z[a] = 0
+    elif activation == TANH:
+        for a in range(n):
+            z[a] = tanh(z[a])
+    elif activation == LOGISTIC:
+        for a in range(n):
+            z[a] = 1.0 / (1.0 + exp(-z[a]))
+    elif activation == EXP:
+        for a in range(n):
+            z[a] = exp(z[a])
+    elif activation == SOFTMAX:
+        # Normalised over the active neurons only.
+        zmax = z[0]
+        for a in range(1, n):
+            if z[a] > zmax:
+                zmax = z[a]
+        total = 0
+        for a in range(n):
+            z[a] = exp(z[a] - zmax)
+            total += z[a]
+        for a in range(n):
+            z[a] = z[a] / total
+
+
+cdef inline bint _dropped(const batch_t* b, intp_t ii) noexcept nogil:
+    # A row of weight 0 touches nothing, as if it were not in the batch.
+    return b.sample_weight != NULL and b.sample_weight[b.rows[ii]] == 0
+
+
+cdef inline bint _sparse_input(const network_t* net, int l,
+                               const batch_t* b) noexcept nogil:
+    return b.X == NULL if l == 0 else net.layers[l - 1].hashed
+
+
+cdef intp_t _input_row(
+    const network_t* net,
+    int l,
+    intp_t ii,
+    const batch_t* b,
+    const floating** dense,
+    const int32_t** ids,
+    const floating** vals,
+) noexcept nogil:
+    """Layer l's input in slot ii: a dense row (ids NULL) or a sparse one.
+
+    Returns its length: the fan-in if dense, else the stored entries.
+    """
+    cdef const layer_t* prev
+    cdef intp_t row
+    dense[0] = NULL
+    ids[0] = NULL
+    vals[0] = NULL
+    if l == 0:
+        row = b.rows[ii]
+        if b.X != NULL:
+            dense[0] = <const floating*> b.X + row * b.n_features
+            return b.n_features
+        ids[0] = b.X_indices + b.X_indptr[row]
+        vals[0] = <const floating*> b.X_data + b.X_indptr[row]
+        return b.X_indptr[row + 1] - b.X_indptr[row]
+    prev = &net.layers[l - 1]
+    if prev.hashed:
+        ids[0] = prev.ids + ii * prev.width
+        vals[0] = <const floating*> prev.act + ii * prev.width
+    else:
+        dense[0] = <const floating*> prev.act + ii * prev.width
+    return prev.n_active[ii]
+
+
+cdef double _output_delta(
+    const layer_t* layer,
+    intp_t ii,
+    const floating* y_dense,
+    const int32_t* labels,
+    intp_t n_labels,
+    double weight,
+    double eps,
+) noexcept nogil:
+    """Write the output deltas (act - y) * weight; return the weighted loss."""
+    cdef floating* p = <floating*> layer.act + ii * layer.width
+    cdef floating* d = <floating*> layer.delta + ii * layer.width
+    cdef const int32_t* ids = layer.ids + ii * layer.width
+    cdef intp_t a, t = 0
+    cdef int32_t k
+    cdef double y, q, loss = 0
+    cdef double label_mass = 1.0 / n_labels if n_labels > 0 else 0.0
+    for a in range(layer.n_active[ii]):
+        if layer.hashed:
+            # Both lists ascending: a merge walk finds the labels.
+            k = ids[a]
+            while t < n_labels and labels[t] < k:
+                t += 1
+            y = 0.0
+            if t < n_labels and labels[t] == k:
+                y = label_mass if layer.activation == SOFTMAX else 1.0
+        else:
+            y = y_dense[a]
+        q = p[a]
+        d[a] = <floating> ((q - y) * weight)
+        if layer.activation == SOFTMAX:
+            if y != 0:
+                q = min(max(q, eps), 1 - eps)
+                loss -= y * log(q)
+        elif layer.activation == LOGISTIC:
+            q = min(max(q, eps), 1 - eps)
+            if y != 0:
+                loss -= y * log(q)
+            if y != 1:
+                loss -= (1 - y) * log(1 - q)
+        elif layer.activation == EXP:
+            loss += q - y
+            if y > 0:
+                loss += y * log(y / q)
+        else:
+            loss += 0.5 * (q - y) * (q - y) / layer.n_out
+    return loss * weight
+
+
+cdef void _forward(network_t* net, const batch_t* b, intp_t ii, scratch_t* s,
+                   floating tag) noexcept nogil:
+    """Forward pass of slot ii through the active neurons of every layer."""
+    cdef intp_t l, a, n_act, in_n
+    cdef layer_t* layer
+    cdef const floating* in_dense
+    cdef const int32_t* in_ids
+    cdef const floating* in_vals
+    cdef const int32_t* labels
+    cdef intp_t n_labels, row = b.rows[ii]
+    cdef floating* out
+    cdef const floating* W
+    cdef const floating* bias
+    cdef int32_t* ids
+    cdef int32_t k
+    cdef uint64_t rng_state
+    cdef int64_t layer_macs
+    cdef bint ranked
+    for l in range(net.n_layers):
+        layer = &net.layers[l]
+        in_n = _input_row(net, l, ii, b, &in_dense, &in_ids, &in_vals)
+        layer_macs = 0
+        if layer.hashed:
+            labels = NULL
+            n_labels = 0
+            if b.training and l == net.n_layers - 1:
+                labels = b.label_ids + b.label_indptr[row]
+                n_labels = b.label_indptr[row + 1] - b.label_indptr[row]
+            rng_state = b.seed ^ (<uint64_t> (l + 1) * <uint64_t> 0xD1B54A32D192ED03)
+            n_act = choose_active(layer, ii, in_dense, in_ids, in_vals, in_n,
+                                  labels, n_labels, rng_state, s,
+                                  &b.hash_seconds[ii], &layer_macs)
+        else:
+            n_act = layer.n_out
+        layer.n_active[ii] = n_act
+        ranked = layer.hashed and layer_macs > 0  # ranking ran
+
+        out = <floating*> layer.act + ii * layer.width
+        W = <const floating*> layer.weights
+        bias = <const floating*> layer.bias
+        ids = layer.ids + ii * layer.width
+        for a in range(n_act):
+            k = ids[a] if layer.hashed else <int32_t> a
+            if ranked and s.pre_marker[k] == s.set_stamp:
+                out[a] = <floating> s.pre_act[k]   # computed when ranking
+                continue
+            layer_macs += in_n
+            if in_ids == NULL:
+                out[a] = bias[k] + dot(layer.n_in, W + k * layer.n_in, in_dense)
+            else:
+                out[a] = bias[k] + gather_dot(W + k * layer.n_in, in_ids, in_vals,
+                                              in_n)
+        layer.macs[ii] = layer_macs
+        _activate(layer.activation, out, n_act)
+
+
+cdef void _backward(network_t* net, const batch_t* b, intp_t ii,
+                    floating tag) noexcept nogil:
+    """Output deltas and loss of slot ii, then deltas between active neurons."""
+    cdef intp_t l, a, t, n_act, n_prev, row = b.rows[ii]
+    cdef layer_t* layer = &net.layers[net.n_layers - 1]
+    cdef layer_t* prev
+    cdef const int32_t* labels = NULL
+    cdef intp_t n_labels = 0
+    cdef floating* d_cur
+    cdef floating* d_prev
+    cdef const floating* a_prev
+    cdef const floating* W
+    cdef const int32_t* ids
+    cdef const int32_t* prev_ids
+    cdef int32_t k
+    cdef floating dk
+    if layer.hashed:
+        labels = b.label_ids + b.label_indptr[row]
+        n_labels = b.label_indptr[row + 1] - b.label_indptr[row]
+    b.sample_loss[ii] = _output_delta(
+        layer, ii,
+        <const floating*> b.Y + row * layer.n_out if not layer.hashed else NULL,
+        labels, n_labels,
+        b.sample_weight[row] if b.sample_weight != NULL else 1.0, b.eps)
+    for l in range(net.n_layers - 1, 0, -1):
+        layer = &net.layers[l]
+        prev = &net.layers[l - 1]
+        n_act = layer.n_active[ii]
+        n_prev = prev.n_active[ii]
+        d_cur = <floating*> layer.delta + ii * layer.width
+        d_prev = <floating*> prev.delta + ii * prev.width
+        a_prev = <const floating*> prev.act + ii * prev.width
+        ids = layer.ids + ii * layer.width
+        prev_ids = prev.ids + ii * prev.width
+        W = <const floating*> layer.weights
+        memset(d_prev, 0, n_prev * sizeof(floating))
+        for a in range(n_act):
+            dk = d_cur[a]
+            if dk == 0:
+                continue
+            k = ids[a] if layer.hashed else <int32_t> a
+            if prev.hashed:
+                for t in range(n_prev):
+                    d_prev[t] += dk * W[k * layer.n_in + prev_ids[t]]
+            else:
+                axpy(n_prev, dk, W + k * layer.n_in, d_prev)
+        for t in range(n_prev):
+            d_prev[t] = <floating> (d_prev[t] * _derivative(prev.activation, a_prev[t]))
+
+
+cdef void _regroup(layer_t* layer, const batch_t* b) noexcept nogil:
+    """Invert (sample -> active neurons) into (neuron -> slots), in sample order."""
+    cdef intp_t ii, a, k, n_touched = 0
+    cdef int64_t* offsets = layer.touched_offsets
+    cdef int32_t* ids
+    memset(offsets, 0, (layer.n_out + 1) * sizeof(int64_t))
+    for ii in range(b.n_samples):
+        if _dropped(b, ii):
+            continue
+        ids = layer.ids + ii * layer.width
+        for a in range(layer.n_active[ii]):
+            offsets[ids[a] + 1] += 1
+    for k in range(layer.n_out):
+        if offsets[k + 1] > 0:
+            layer.touched[n_touched] = <int32_t> k
+            n_touched += 1
+        offsets[k + 1] += offsets[k]
+    layer.n_touched = n_touched
+    for ii in range(b.n_samples):
+        if _dropped(b, ii):
+            continue
+        ids = layer.ids + ii * layer.width
+        for a in range(layer.n_active[ii]):
+            k = ids[a]
+            layer.touched_slots[offsets[k]] = ii * layer.width + a
+            offsets[k] += 1
+    # The scatter advanced each offset to its end: shift back.
+    for k in range(layer.n_out, 0, -1):
+        offsets[k] = offsets[k - 1]
+    offsets[0] = 0
+
+
+cdef void _store_gradient(floating* out, const floating* param, floating* grad,
+                          const int32_t* cols, intp_t n, double scale,
+                          double alpha) noexcept nogil:
+    cdef intp_t i, j
+    for i in range(n):
+        j = cols[i] if cols != NULL else i
+        out[j] = <floating> (scale * (grad[j] + alpha * param[j]))
+        grad[j] = 0
+
+
+cdef void _update_neuron(
+    const network_t* net,
+    int l,
+    int32_t k,
+    const batch_t* b,
+    const step_t* st,
+    scratch_t* s,
+    floating tag,
+) noexcept nogil:
+    """Gradient row of neuron k summed over its samples, then its step.
+
+    When the layer's input is sparse (CSR rows, or a hashed layer's active
+    outputs), only the entries of the inputs the neuron saw are gathered and
+    stepped: the step costs what the batch touched, not the fan-in.
+    """
+    cdef layer_t* layer = &net.layers[l]
+    cdef const floating* delta = <const floating*> layer.delta
+    cdef floating* grad = <floating*> s.acc
+    cdef floating* W = <floating*> layer.weights + k * layer.n_in
+    cdef const floating* in_dense
+    cdef const int32_t* in_ids
+    cdef const floating* in_vals
+    cdef intp_t e, e_start = 0, e_end = b.n_samples, ii, slot, t, in_n
+    cdef intp_t n_in = layer.n_in
+    cdef floating dk
+    cdef floating grad_bias = 0
+    cdef int32_t j
+    cdef bint sparse_input = _sparse_input(net, l, b)
+    cdef int32_t* cols = s.cols if sparse_input else NULL
+    cdef intp_t n_cols = 0
+    cdef int32_t* last = NULL
+    cdef int32_t* stamp = NULL
+    cdef int32_t row_last = layer.row_last[k]
+    if sparse_input:
+        if s.col_stamp >= INT32_MAX - 1:
+            memset(s.col_marker, 0, s.col_marker_size * sizeof(int32_t))
+            s.col_stamp = 0
+        s.col_stamp += 1
+    if layer.hashed:
+        e_start = layer.touched_offsets[k]
+        e_end = layer.touched_offsets[k + 1]
+    for e in range(e_start, e_end):
+        if layer.hashed:
+            slot = layer.touched_slots[e]
+            ii = slot // layer.width
+        else:
+            ii = e
+            slot = ii * layer.width + k
+        if _dropped(b, ii):
+            continue
+        dk = delta[slot]
+        # A sparse input's entries count as seen even through a zero delta,
+        # so that the stepped entries do not depend on the activations.
+        if dk == 0 and not sparse_input:
+            continue
+        grad_bias += dk
+        in_n = _input_row(net, l, ii, b, &in_dense, &in_ids, &in_vals)
+        if in_ids == NULL:
+            axpy(n_in, dk, in_dense, grad)
+            continue
+        for t in range(in_n):
+            j = in_ids[t]
+            if s.col_marker[j] != s.col_stamp:
+                s.col_marker[j] = s.col_stamp
+                cols[n_cols] = j
+                n_cols += 1
+            grad[j] += dk * in_vals[t]
+    if not sparse_input:
+        n_cols = n_in
+    # Each entry's last step: its own in a hashed layer, its input's in a dense
+    # one (stamped after the whole layer is stepped), else the row's.
+    if layer.entry_last != NULL:
+        last = stamp = layer.entry_last + k * n_in
+    elif layer.col_last != NULL:
+        last = layer.col_last
+    layer.row_last[k] = st.step
+    if st.solver == GRADIENT:
+        _store_gradient(<floating*> layer.moment1_w + k * n_in, W, grad, cols,
+                        n_cols, st.scale, st.alpha)
+        (<floating*> layer.moment1_b)[k] = <floating> (st.scale * grad_bias)
+    elif st.solver == ADAM:
+        adam_row(W, <floating*> layer.moment1_w + k * n_in,
+                 <floating*> layer.moment2_w + k * n_in, grad, cols, n_cols,
+                 st.alpha, st, row_last, last, stamp)
+        adam_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                 <floating*> layer.moment2_b + k, &grad_bias, NULL, 1, 0.0, st,
+                 row_last, NULL, NULL)
+    else:
+        sgd_row(W, <floating*> layer.moment1_w + k * n_in, grad, cols, n_cols,
+                st.alpha, st, row_last, last, stamp)
+        sgd_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                &grad_bias, NULL, 1, 0.0, st, row_last, NULL, NULL)
+
+
+cdef void _stamp_inputs(const network_t* net, int l, const batch_t* b,
+                        int32_t step, floating tag) noexcept nogil:
+    """Stamp the inputs a dense layer's rows were stepped on with ``step``."""
+    cdef layer_t* layer = &net.layers[l]
+    cdef const floating* in_dense
+    cdef const int32_t* in_ids
+    cdef const floating* in_vals
+    cdef intp_t ii, t, in_n
+    # Only a sparse input has col_last: CSR X, or a hashed layer below (dense
+    # X fed to a worker built for CSR steps every input).
+    if l == 0 and b.X != NULL:
+        for t in range(layer.n_in):
+            layer.col_last[t] = step
+        return
+    for ii in range(b.n_samples):
+        if _dropped(b, ii):
+            continue
+        in_n = _input_row(net, l, ii, b, &in_dense, &in_ids, &in_vals)
+        for t in range(in_n):
+            layer.col_last[in_ids[t]] = step
+
+
+cdef void train_batch(network_t* net, const batch_t* b, const step_t* st,
+                      floating tag) noexcept nogil:
+    cdef intp_t ii, t
+    cdef int tid, l
+    cdef layer_t* layer
+    for ii in prange(b.n_samples, schedule="static", num_threads=net.n_threads):
+        tid = omp_get_thread_num()
+        _forward(net, b, ii, &net.scratch[tid], tag)
+        if b.training:
+            _backward(net, b, ii, tag)
+    if not b.training:
+        return
+    for l in range(net.n_layers):
+        layer = &net.layers[l]
+        if layer.hashed:
+            _regroup(layer, b)
+        else:
+            layer.n_touched = layer.n_out
+        for t in prange(layer.n_touched, schedule="dynamic", chunksize=4,
+                        num_threads=net.n_threads):
+            tid = omp_get_thread_num()
+            _update_neuron(net, l,
+                           layer.touched[t] if layer.hashed else <int32_t> t,
+                           b, st, &net.scratch[tid], tag)
+        if layer.col_last != NULL:
+            _stamp_inputs(net, l, b, st.step, tag)
+
+
+cdef void catch_up(network_t* net, const step_t* st, floating tag) noexcept nogil:
+    """Bring every weight of every layer to the end of ``st.step``."""
+    cdef intp_t k, n_in
+    cdef int l
+    cdef layer_t* layer
+    cdef int32_t* last
+    cdef int32_t* stamp
+    for l in range(net.n_layers):
+        layer = &net.layers[l]
+        n_in = layer.n_in
+        for k in prange(layer.n_out, schedule="static", num_threads=net.n_threads):
+            last = stamp = NULL
+            if layer.entry_last != NULL:
+                last = stamp = layer.entry_last + k * n_in
+            elif layer.col_last != NULL:
+                last = layer.col_last
+            if st.solver == ADAM:
+                adam_catch_up_row(
+                    <floating*> layer.weights + k * n_in,
+                    <floating*> layer.moment1_w + k * n_in,
+                    <floating*> layer.moment2_w + k * n_in, n_in, st,
+                    layer.row_last[k], last, stamp)
+                adam_catch_up_row(
+                    <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                    <floating*> layer.moment2_b + k, 1, st, layer.row_last[k],
+                    NULL, NULL)
+            else:
+                sgd_catch_up_row(
+                    <floating*> layer.weights + k * n_in,
+                    <floating*> layer.moment1_w + k * n_in, n_in, st,
+                    layer.row_last[k], last, stamp)
+                sgd_catch_up_row(
+                    <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                    1, st, layer.row_last[k], NULL, NULL)
+            layer.row_last[k] = st.step
+        if layer.col_last != NULL:
+            for k in range(n_in):
+                layer.col_last[k] = st.step
