@@ -9,7 +9,6 @@ import glob
 import os
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import textwrap
 
@@ -28,6 +27,31 @@ PROBE = textwrap.dedent(
 )
 
 
+def _run_probe(flags):
+    """Compile, link and run PROBE with the compiler that builds the extensions.
+
+    setuptools' compiler object (MSVC on Windows, ``CC`` or Python's compiler
+    elsewhere), as build_ext uses it: no compiler command line or executable
+    name is spelled out here.
+    """
+    from setuptools.command.build_ext import customize_compiler, new_compiler
+
+    compiler = new_compiler()
+    customize_compiler(compiler)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(PROBE)
+        objects = compiler.compile([src], output_dir=tmp, extra_postargs=flags[0])
+        compiler.link_executable(
+            objects, "probe", output_dir=tmp, extra_postargs=flags[1]
+        )
+        exe = os.path.join(tmp, compiler.executable_filename("probe"))
+        return subprocess.run(
+            [exe], check=True, capture_output=True, text=True
+        ).stdout.splitlines()
+
+
 def openmp_flags():
     """Return (compile_flags, link_flags) for OpenMP, or None when unavailable."""
     if os.environ.get("SKLEARN_LSH_NO_OPENMP"):
@@ -38,21 +62,8 @@ def openmp_flags():
         flags = (["-Xpreprocessor", "-fopenmp"], ["-lomp"])
     else:
         flags = (["-fopenmp"], ["-fopenmp"])
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            src = os.path.join(tmp, "probe.c")
-            exe = os.path.join(tmp, "probe")
-            with open(src, "w") as f:
-                f.write(PROBE)
-            subprocess.run(
-                [*cc.split(), *flags[0], src, "-o", exe, *flags[1]],
-                check=True,
-                capture_output=True,
-            )
-            out = subprocess.run(
-                [exe], check=True, capture_output=True, text=True
-            ).stdout.splitlines()
+        out = _run_probe(flags)
         nthreads = int(out[0].split("=")[1])
         if len(out) != nthreads:
             raise RuntimeError(f"probe printed {len(out)} lines for {nthreads} threads")

@@ -59,11 +59,10 @@ def _reset_peak():
 
 
 def _load(spec):
-    from sklearn_lsh.datasets import (
-        load_fashion_mnist,
-        load_wordnet_hypernyms,
-        make_extreme_classification,
-    )
+    # data.py sits next to this script (its directory is sys.path[0]).
+    from data import load_fashion_mnist, load_wordnet_hypernyms
+
+    from sklearn_lsh.datasets import make_extreme_classification
 
     data = spec["data"]
     if data == "fashion":

@@ -25,11 +25,8 @@ from threadpoolctl import ThreadpoolController
 from ._layers import hash_config, hashed_layers, new_network
 from ._openmp_helpers import _openmp_effective_n_threads
 from ._optimizer import LazyOptimizer
+from ._params import check_params
 from ._version import __version__
-
-_HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-_HASH_FAMILIES = ("dwta", "wta", "simhash", "minhash")
-_SAMPLING = ("union", "topk", "threshold")
 
 # Fixed when the network is built: they shape its tables and active sets. A
 # warm-started fit or a partial_fit that changes one is refused.
@@ -107,31 +104,6 @@ class InconsistentLSHVersionWarning(UserWarning):
             f"Loading {self.estimator_name} saved by {saved_by} into sklearn_lsh "
             f"{self.current_version}. Its state may not mean the same here: this "
             f"might lead to breaking code or invalid results. {advice}"
-        )
-
-
-def _check_option(name, value, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(
-            f"The '{name}' parameter must be one of {sorted(options)}; got {value!r}."
-        )
-
-
-def _check_number(name, value, kind, low=None, high=None, low_open=False,
-                  high_open=False, extra=""):
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        rng = f"{'(' if low_open or low is None else '['}{lo}, {hi}" \
-              f"{')' if high_open or high is None else ']'}"
-        raise ValueError(
-            f"The '{name}' parameter must be a number in the range {rng}{extra}; "
-            f"got {value!r}."
         )
 
 
@@ -224,93 +196,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self):
-        if self.solver == "lbfgs":
-            raise ValueError(
-                "solver='lbfgs' is not supported: a full-batch quasi-Newton solver "
-                "computes every neuron, which is what hashing avoids. Use "
-                "solver='adam' or 'sgd', or scikit-learn's MLP for lbfgs."
-            )
-        _check_option("solver", self.solver, ("adam", "sgd"))
-        _check_option("activation", self.activation, _HIDDEN_ACTIVATIONS)
-        _check_option("learning_rate", self.learning_rate,
-                      ("constant", "invscaling", "adaptive"))
-        _check_option("hash_family", self.hash_family, _HASH_FAMILIES)
-        _check_option("sampling", self.sampling, _SAMPLING)
-        _check_option("rebuild_schedule", self.rebuild_schedule,
-                      ("exponential", "fixed"))
-        _check_option("inference", self.inference, ("auto", "dense", "lsh"))
-        _check_option("weight_init", self.weight_init, ("glorot", "fan_in"))
-        if isinstance(self.lsh_layers, str):
-            _check_option("lsh_layers", self.lsh_layers, ("auto", "all", "none"))
-        if not is_classifier(self):
-            _check_option("loss", self.loss, ("squared_error", "poisson"))
-        real = numbers.Real
-        integral = numbers.Integral
-        _check_number("alpha", self.alpha, real, 0)
-        _check_number("learning_rate_init", self.learning_rate_init, real, 0,
-                      low_open=True)
-        _check_number("power_t", self.power_t, real, 0)
-        _check_number("max_iter", self.max_iter, integral, 1)
-        _check_number("tol", self.tol, real, 0)
-        _check_number("momentum", self.momentum, real, 0, 1)
-        _check_number("validation_fraction", self.validation_fraction, real, 0, 1,
-                      high_open=True)
-        _check_number("beta_1", self.beta_1, real, 0, 1, high_open=True)
-        _check_number("beta_2", self.beta_2, real, 0, 1, high_open=True)
-        _check_number("epsilon", self.epsilon, real, 0, low_open=True)
-        if self.n_iter_no_change != np.inf:
-            _check_number("n_iter_no_change", self.n_iter_no_change, integral, 1,
-                          extra=" or np.inf")
-        _check_number("max_fun", self.max_fun, integral, 1)
-        if self.batch_size != "auto":
-            _check_number("batch_size", self.batch_size, integral, 1,
-                          extra=" or 'auto'")
-        if isinstance(self.active_fraction, numbers.Integral) and not isinstance(
-            self.active_fraction, bool
-        ):
-            _check_number("active_fraction", self.active_fraction, integral, 1,
-                          extra=" (an int is a count of neurons; a float in (0, 1] "
-                          "a share)")
-        else:
-            _check_number("active_fraction", self.active_fraction, real, 0, 1,
-                          low_open=True, extra=" (or an int count >= 1)")
-        for name in ("n_hash_bits", "n_tables"):
-            value = getattr(self, name)
-            if value != "auto":
-                _check_number(name, value, integral, 1, extra=" or 'auto'")
-        _check_number("sampling_threshold", self.sampling_threshold, integral, 1)
-        _check_number("candidate_factor", self.candidate_factor, real, 1)
-        if self.min_active != "auto":
-            _check_number("min_active", self.min_active, integral, 0,
-                          extra=" or 'auto'")
-        _check_number("rebuild_interval", self.rebuild_interval, integral, 1)
-        _check_number("rebuild_decay", self.rebuild_decay, real, 0)
-        if self.rehash_interval is not None:
-            _check_number("rehash_interval", self.rehash_interval, integral, 1,
-                          extra=" or None")
-        if self.n_jobs is not None:
-            _check_number("n_jobs", self.n_jobs, integral, extra=" or None")
-            if self.n_jobs == 0:
-                raise ValueError("The 'n_jobs' parameter must not be 0; use None, "
-                                 "a positive count or a negative one (-1 = all).")
-        for name in ("shuffle", "warm_start", "nesterovs_momentum",
-                     "early_stopping"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"The '{name}' parameter must be a bool; got "
-                                 f"{getattr(self, name)!r}.")
-
     def _hidden_sizes(self):
+        # Checked by check_params: an int >= 1 or an array-like of them.
         sizes = self.hidden_layer_sizes
         if not hasattr(sizes, "__iter__"):
             sizes = [sizes]
-        sizes = list(sizes)
-        for s in sizes:
-            if (not isinstance(s, numbers.Integral) or isinstance(s, bool)
-                    or s <= 0):
-                raise ValueError(
-                    f"hidden_layer_sizes must be positive integers; got {sizes}."
-                )
         return [int(s) for s in sizes]
 
     # --------------------------------------------------------- initialisation
@@ -414,7 +304,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         return np.ascontiguousarray(X, dtype=dtype)
 
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
-        self._check_params()
+        self._validate_params()
+        check_params(self)
         hidden_layer_sizes = self._hidden_sizes()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")

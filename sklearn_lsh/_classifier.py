@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._base import _BaseLSHMLP
+from ._params import PARAMETER_CONSTRAINTS
 
 
 class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
@@ -230,6 +231,8 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
     [True, False]
     """
 
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -419,6 +422,8 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         self : object
             The updated model.
         """
+        # Parameters first, as scikit-learn's check_param_validation expects.
+        self._validate_params()
         first_call = not hasattr(self, "classes_")
         if first_call and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")

@@ -7,6 +7,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._base import _BaseLSHMLP
+from ._params import REGRESSOR_PARAMETER_CONSTRAINTS
 
 
 class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
@@ -137,6 +138,8 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
     >>> reg.lsh_layers_
     [True, False]
     """
+
+    _parameter_constraints: dict = REGRESSOR_PARAMETER_CONSTRAINTS
 
     def __init__(
         self,

@@ -292,11 +292,11 @@ def test_inference_modes(digits):
     (dict(hash_family="e2lsh"), "hash_family.*'e2lsh'"),
     (dict(active_fraction=0.0), "active_fraction.*0.0"),
     (dict(active_fraction=1.5), "active_fraction.*1.5"),
-    (dict(active_fraction=0), "active_fraction.*got 0"),
+    (dict(active_fraction=0), "active_fraction.*Got 0 instead"),
     (dict(sampling="all"), "sampling.*'all'"),
     (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes"),
     (dict(lsh_layers=[5]), "lsh_layers names layer 5"),
-    (dict(n_tables=0), "n_tables.*got 0"),
+    (dict(n_tables=0), "n_tables.*Got 0 instead"),
     (dict(candidate_factor=0.5), "candidate_factor.*0.5"),
     (dict(weight_init="he"), "weight_init.*'he'"),
 ])

@@ -543,7 +543,7 @@ BAD_CALLS = {
                       r"sample_weight.shape == \(1,\)"),
     "bad parameter": (
         lambda est, X, y: est.set_params(active_fraction=2.5).partial_fit(X, y),
-        r"active_fraction.*got 2.5"),
+        r"active_fraction.*Got 2.5 instead"),
     "warm fit, other layers": (
         lambda est, X, y: est.set_params(warm_start=True,
                                          hidden_layer_sizes=(300,)).fit(X, y),

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_classification
-
-from sklearn_lsh import LSHMLPClassifier
 from sklearn_lsh._hashing import HashFunctions
 from sklearn_lsh._network import BatchTrainer
 from sklearn_lsh._tables import HashTables
+
+from sklearn_lsh import LSHMLPClassifier
 
 
 @pytest.fixture(scope="module")
