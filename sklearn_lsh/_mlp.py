@@ -31,8 +31,8 @@ from threadpoolctl import ThreadpoolController
 
 from ._hashing import HashFunctions
 from ._network import BatchTrainer
-from ._openmp_helpers import _openmp_effective_n_threads
 from ._tables import HashTables
+from ._threads import effective_n_threads
 from ._version import __version__
 
 _HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
@@ -567,7 +567,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 hashing["hash_functions"], weights, n_threads=n_threads)
 
     def _n_threads(self):
-        return _openmp_effective_n_threads(self.n_jobs)
+        return effective_n_threads(self.n_jobs)
 
     def _ensure_writeable_state(self):
         """Make the fitted arrays writeable and laid out for the core.
