@@ -26,7 +26,7 @@ import dask  # noqa: E402
 import joblib  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
-from sklearn_lsh import LSHMLPClassifier  # noqa: E402
+from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor  # noqa: E402
 
 Incremental = dask_ml_wrappers.Incremental
 ParallelPostFit = dask_ml_wrappers.ParallelPostFit
@@ -229,6 +229,30 @@ def test_parallel_post_fit_equals_predict(client, kind):
     np.testing.assert_array_equal(pred.compute(), est.predict(X_test))
     np.testing.assert_allclose(proba.compute(), est.predict_proba(X_test),
                                rtol=0, atol=1e-12)
+    # predict_topk block by block (doc/scale_out.md).
+    top = Xd.map_blocks(lambda b: est.predict_topk(b, k=2)[0],
+                        chunks=(Xd.chunks[0], (2,)),
+                        meta=np.empty((0, 2), dtype=est.classes_.dtype))
+    np.testing.assert_array_equal(top.compute(), est.predict_topk(X_test, k=2)[0])
+
+
+def test_regressor_incremental_and_parallel_post_fit(client):
+    X, _ = _data()
+    target = X[:, :3].sum(axis=1)
+    blocks_X = [X[i:i + 160] for i in range(0, 480, 160)]
+    blocks_y = [target[i:i + 160] for i in range(0, 480, 160)]
+    Xd = _on_both_workers(client, blocks_X, np.empty((0, X.shape[1])))
+    yd = _on_both_workers(client, blocks_y, np.empty(0))
+    params = dict(hidden_layer_sizes=(300,), random_state=0, n_jobs=1)
+    inc = Incremental(LSHMLPRegressor(**params), shuffle_blocks=False)
+    inc.fit(Xd, yd)
+    expected = LSHMLPRegressor(**params)
+    for Xb, yb in zip(blocks_X, blocks_y):
+        expected.partial_fit(Xb, yb)
+    for u, v in zip(inc.estimator_.coefs_, expected.coefs_):
+        np.testing.assert_array_equal(u, v)
+    pred = ParallelPostFit(expected).predict(Xd)
+    np.testing.assert_array_equal(pred.compute(), expected.predict(X))
 
 
 _SEARCH_DATA = _data(n=240)
