@@ -23,9 +23,9 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import ThreadpoolController
 
 from ._layers import hash_config, hashed_layers, new_network
-from ._openmp_helpers import _openmp_effective_n_threads
 from ._optimizer import LazyOptimizer
 from ._params import check_params
+from ._threads import effective_n_threads
 from ._version import __version__
 
 # Fixed when the network is built: they shape its tables and active sets. A
@@ -284,7 +284,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             )
 
     def _n_threads(self):
-        return _openmp_effective_n_threads(self.n_jobs)
+        return effective_n_threads(self.n_jobs)
 
     # ------------------------------------------------------------- training
     def _prepare_X(self, X):
@@ -301,7 +301,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 X = X.copy()
                 X.sum_duplicates()
             return X
-        return np.ascontiguousarray(X, dtype=dtype)
+        # Aligned too: a block unpickled from a Dask worker's buffer may not be.
+        return np.require(X, dtype=dtype, requirements=["C", "A"])
 
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         self._validate_params()
@@ -445,11 +446,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
 
         dtype = self.coefs_[0].dtype
         X_core = self._prepare_X(X)
-        sw = None if sample_weight is None else np.ascontiguousarray(
-            sample_weight, dtype=dtype)
+        sw = None if sample_weight is None else np.require(
+            sample_weight, dtype=dtype, requirements=["C", "A"])
         Y = targets.get("dense")
         if Y is not None:
-            Y = np.ascontiguousarray(Y, dtype=dtype)
+            Y = np.require(Y, dtype=dtype, requirements=["C", "A"])
         worker = self._network.worker(
             batch_size, self._n_threads(), sparse_input=sp.issparse(X_core),
             max_labels=targets.get("max_labels", 0), step_base=self._optimizer.steps)

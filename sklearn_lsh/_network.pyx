@@ -48,14 +48,16 @@ def _checked(arr, name, shape, dtype, writeable=True):
     if (not isinstance(arr, np.ndarray) or arr.dtype != dtype
             or arr.shape != tuple(shape) or not arr.flags.c_contiguous
             or not arr.flags.aligned or (writeable and not arr.flags.writeable)):
-        got = (f"{arr.dtype} {arr.shape}" + ("" if getattr(arr, "flags", None) is None
-               or arr.flags.c_contiguous else " not C-contiguous")
-               + ("" if not writeable or getattr(arr, "flags", None) is None
-                  or arr.flags.writeable else " read-only")
-               if isinstance(arr, np.ndarray) else type(arr).__name__)
+        got = type(arr).__name__
+        if isinstance(arr, np.ndarray):
+            got = " ".join([f"{arr.dtype} {arr.shape}"] + [
+                word for word, bad in (
+                    ("not C-contiguous", not arr.flags.c_contiguous),
+                    ("not aligned", not arr.flags.aligned),
+                    ("read-only", writeable and not arr.flags.writeable)) if bad])
         raise ValueError(
             f"{name} must be a {'writeable ' if writeable else ''}C-contiguous "
-            f"{np.dtype(dtype)} array of shape {tuple(shape)}; got {got}."
+            f"{np.dtype(dtype)} array of shape {tuple(shape)}, aligned; got {got}."
         )
     return arr
 

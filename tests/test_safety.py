@@ -72,8 +72,8 @@ def test_solver_switch_between_partial_fits_is_refused(data):
 
 def test_worker_refuses_state_of_the_wrong_shape():
     layers = [_layer(6, 8, second_moment=False)]
-    with pytest.raises(ValueError, match=r"moment2_w of layer 0 must be .* "
-                                         r"shape \(8, 6\); got float64 \(1, 1\)"):
+    with pytest.raises(ValueError, match=r"moment2_w of layer 0 must be .* shape "
+                                         r"\(8, 6\), aligned; got float64 \(1, 1\)"):
         BatchTrainer(layers, 4, 1)
     layers = [_layer(6, 8), _layer(7, 3)]
     with pytest.raises(ValueError, match="layer 1 has 7 inputs; layer 0 has 8"):

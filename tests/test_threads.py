@@ -1,0 +1,64 @@
+"""The OpenMP thread count of an estimator call (sklearn_lsh._threads).
+
+The Dask side (a real worker's thread count, the threads a task starts) is in
+test_dask.py.
+"""
+
+import os
+
+import joblib
+import pytest
+from sklearn_lsh._openmp_helpers import (
+    _openmp_effective_n_threads,
+    _openmp_parallelism_enabled,
+)
+from threadpoolctl import threadpool_limits
+
+from sklearn_lsh import LSHMLPClassifier, _threads
+
+needs_openmp = pytest.mark.skipif(not _openmp_parallelism_enabled(),
+                                  reason="built without OpenMP")
+
+
+def test_outside_dask_the_openmp_runtime_decides():
+    assert _threads._dask_worker_nthreads() is None
+    assert _threads.effective_n_threads() == _openmp_effective_n_threads()
+    assert _threads.effective_n_threads(1) == 1
+    assert LSHMLPClassifier()._n_threads() == _openmp_effective_n_threads()
+
+
+@needs_openmp
+def test_threadpoolctl_is_honoured():
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert _threads.effective_n_threads() == 1
+        assert LSHMLPClassifier()._n_threads() == 1
+        # An explicit n_jobs is the user's choice.
+        assert LSHMLPClassifier(n_jobs=2)._n_threads() == 2
+
+
+def test_inside_a_dask_task_the_default_is_capped(monkeypatch):
+    monkeypatch.setattr(_threads, "_dask_worker_nthreads", lambda: 1)
+    assert _threads.effective_n_threads() == 1
+    assert LSHMLPClassifier()._n_threads() == 1
+    assert LSHMLPClassifier(n_jobs=3)._n_threads() == (
+        3 if _openmp_parallelism_enabled() else 1)
+    # A worker with more threads than OpenMP allows does not raise the count.
+    monkeypatch.setattr(_threads, "_dask_worker_nthreads", lambda: 64)
+    assert _threads.effective_n_threads() == _openmp_effective_n_threads()
+
+
+def _default_threads():
+    return LSHMLPClassifier()._n_threads()
+
+
+@needs_openmp
+def test_loky_workers_get_their_share_of_the_cores():
+    # loky sets OMP_NUM_THREADS=max(cpu_count() // n_jobs, 1) in its workers
+    # (unless it is set already), and the default follows it.
+    if "OMP_NUM_THREADS" in os.environ:
+        expected = int(os.environ["OMP_NUM_THREADS"])
+    else:
+        expected = max(joblib.cpu_count() // 2, 1)
+    got = joblib.Parallel(n_jobs=2, backend="loky")(
+        joblib.delayed(_default_threads)() for _ in range(2))
+    assert got == [expected, expected]
