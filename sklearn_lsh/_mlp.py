@@ -74,6 +74,10 @@ def _forward_dense(X, coefs, intercepts, activation, out_activation):
 class InconsistentVersionWarning(UserWarning):
     """Warns that a model was saved by another version of sklearn_lsh.
 
+    Emitted when a pickled or joblib-saved estimator is loaded by a version of
+    sklearn_lsh other than the one that saved it (or the model carries no
+    version): its state may not mean the same in this version.
+
     Parameters
     ----------
     estimator_name : str
@@ -82,6 +86,20 @@ class InconsistentVersionWarning(UserWarning):
         The version that saved it (None: saved before models were stamped).
     current_version : str
         The version loading it.
+
+    See Also
+    --------
+    sklearn.exceptions.InconsistentVersionWarning : The warning of scikit-learn for
+        its own estimators.
+
+    Examples
+    --------
+    >>> from sklearn_lsh import InconsistentVersionWarning
+    >>> w = InconsistentVersionWarning(estimator_name="LSHMLPClassifier",
+    ...                                original_version="0.0.1",
+    ...                                current_version="0.1.0")
+    >>> w.original_version
+    '0.0.1'
     """
 
     def __init__(self, *, estimator_name, original_version, current_version):
@@ -1282,6 +1300,12 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
     rebuild_time_ : float
         Seconds spent rebuilding tables in the last call.
 
+    See Also
+    --------
+    LSHMLPRegressor : The regressor with hashed hidden layers.
+    sklearn.neural_network.MLPClassifier : The dense network with the same
+        parameters.
+
     Notes
     -----
     The optimizer steps only the neurons a batch touched, and in a neuron fed
@@ -1762,6 +1786,13 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         mean active-set sizes.
     hashing_time_, rebuild_time_
         Seconds hashing/querying and rebuilding in the last call.
+
+    See Also
+    --------
+    LSHMLPClassifier : The classifier, whose docstring details the hashing
+        parameters.
+    sklearn.neural_network.MLPRegressor : The dense network with the same
+        parameters.
 
     Examples
     --------
