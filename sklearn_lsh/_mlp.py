@@ -1270,7 +1270,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         Biases.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
     n_iter_ : int
         Epochs run by the last call.
