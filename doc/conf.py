@@ -8,6 +8,7 @@ Build from the repository root (the examples are executed):
 
 import os
 import re
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import sklearn_lsh
 
 DOC_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOC_DIR / "sphinxext"))  # gallery_order
 
 # -- Project -----------------------------------------------------------------
 
@@ -58,6 +60,8 @@ autodoc_default_options = {"members": True, "inherited-members": True}
 # The class template lists the methods itself (autodoc), so numpydoc must not
 # add a second table of them.
 numpydoc_show_class_members = False
+# "fit()" rather than "LSHMLPClassifier.fit()" in the page's table of contents.
+toc_object_entries_show_parents = "hide"
 numpydoc_class_members_toctree = False
 # Parameter types stay plain text: with intersphinx unavailable offline (see
 # below) linking them would only produce unresolved references.
@@ -160,7 +164,8 @@ sphinx_gallery_conf = {
     # several minutes long) is left out of the gallery.
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"(__init__|demo)\.py",
-    "within_subsection_order": "FileNameSortKey",
+    # The reading order is set in sphinxext/gallery_order.py.
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "doc_module": ("sklearn_lsh",),
     "backreferences_dir": "generated/backreferences",
     "reference_url": {"sklearn_lsh": None},

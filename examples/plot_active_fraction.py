@@ -61,11 +61,12 @@ for fraction in fractions:
 # The trade-off
 # -------------
 # Accuracy rises with the active fraction towards the dense network's, and the
-# training time rises with it too. Each hashed-layer neuron is computed for one
-# sample at a time, which costs more per multiply-add than the dense network's
-# batched matrix products: the hashed network is faster only while the active
-# fraction is small, and at a quarter of the neurons it has lost most of its
-# advantage (compare the benchmark on Fashion-MNIST in :ref:`performance`).
+# training time rises with it, roughly in proportion. Each hashed-layer neuron
+# is computed for one sample at a time, which costs more per multiply-add than
+# the dense network's batched matrix products, so the advantage in time shrinks
+# as the budget grows: on Fashion-MNIST (:ref:`performance`) the hashed path
+# paid off below about a quarter of the neurons. The times here are those of
+# the machine that built this page, under its load at the time.
 # The multiplication share is about 1.5 times the active fraction: the default
 # ``candidate_factor=1.5`` computes the exact pre-activations of 1.5 times the
 # budget to keep the best (the 10-class output layer adds little).

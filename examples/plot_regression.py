@@ -65,10 +65,9 @@ for name, regressor in regressors.items():
 # and fit less well, the more so the smaller the budget. A likely reason is
 # that a smooth regression function is built from many hidden units that each
 # contribute a little, while a hashed layer keeps, for each sample, only the
-# units its tables retrieve and treats the others as zero. The fit times are in
-# the table (they depend on the machine and its load): the smaller budget trains
-# faster than the dense network, and at a quarter of the neurons that
-# advantage is gone, as in
+# units its tables retrieve and treats the others as zero. The fit times in the
+# table are those of the machine that built this page, under its load at the
+# time; how time grows with the budget is shown in
 # :ref:`sphx_glr_auto_examples_plot_active_fraction.py`. The regressor's
 # defaults (``sampling='union'``, ``candidate_factor=1.0``) keep the retrieved
 # neurons without ranking them; see :ref:`choosing_parameters`.

@@ -64,7 +64,7 @@ def scipy_docstrings():
 
 docs, labels = scipy_docstrings()
 print(f"SciPy {scipy.__version__}: {len(docs)} docstrings")
-print(Counter(labels).most_common())
+print(Counter(labels.tolist()).most_common())
 docs_train, docs_test, y_train, y_test = train_test_split(
     docs, labels, test_size=0.25, stratify=labels, random_state=0)
 
