@@ -10,7 +10,8 @@ problem (:func:`~sklearn.datasets.make_classification`, dense inputs), and
 compares:
 
 - the four families at their ``'auto'`` K and L;
-- DWTA with K (``n_hash_bits``) in {1, 2, 3} and L (``n_tables``) in {10, 100}.
+- DWTA with K (``n_hash_bits``) in {1, 2, 3} and L (``n_tables``) in {10, 100}
+  (K=3, L=100 is DWTA's ``'auto'`` choice here).
 
 For each setting it reports test accuracy, fit time, the time spent hashing and
 querying (``hashing_time_``, summed over threads) and the multiplication share.
@@ -40,8 +41,9 @@ common = dict(hidden_layer_sizes=(1000,), active_fraction=0.05, max_iter=6,
 
 settings = {f"{family} (auto)": dict(hash_family=family)
             for family in ("dwta", "wta", "simhash", "minhash")}
+# K=3, L=100 is what 'auto' chose for DWTA here: it is the "dwta (auto)" row.
 settings.update({f"dwta K={k} L={n}": dict(n_hash_bits=k, n_tables=n)
-                 for k in (1, 2, 3) for n in (10, 100)})
+                 for k in (1, 2, 3) for n in (10, 100) if (k, n) != (3, 100)})
 
 results = {}
 print(f"{'setting':<18}{'K':>3}{'L':>5}{'accuracy':>10}{'fit s':>8}"
