@@ -200,6 +200,7 @@ html_sidebars = {
     "index": [],
     "getting_started": [],
     "whats_new": [],
+    "performance": [],  # wide tables: no left sidebar (a single page anyway)
 }
 html_show_sourcelink = True
 html_copy_source = True
