@@ -1,6 +1,9 @@
-"""Train on a file larger than a worker's memory limit, on a Dask LocalCluster.
+"""
+Training on a file larger than a worker's memory, on a Dask LocalCluster
+=========================================================================
 
-The steps:
+Not run when the documentation is built (it starts a cluster and writes a
+file of hundreds of MB); run it as a script. The steps:
 
 1. write a file in the Extreme Classification Repository's text format
    (``make_extreme_classification``: 135,909 sparse features, 75 non-zeros a

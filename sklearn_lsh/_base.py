@@ -73,8 +73,11 @@ def _same(a, b):
 class InconsistentLSHVersionWarning(UserWarning):
     """Warns that a model was saved by another version of sklearn_lsh.
 
-    scikit-learn's own ``InconsistentVersionWarning`` (about the scikit-learn
-    version) may come too.
+    Emitted when a pickled or joblib-saved estimator is loaded by a version of
+    sklearn_lsh other than the one that saved it (or the model carries no
+    version): its state may not mean the same in this version. scikit-learn's
+    own ``InconsistentVersionWarning`` (about the scikit-learn version) may
+    come too.
 
     Parameters
     ----------
@@ -85,6 +88,20 @@ class InconsistentLSHVersionWarning(UserWarning):
         stamped).
     current_version : str
         The sklearn_lsh version loading it.
+
+    See Also
+    --------
+    sklearn.exceptions.InconsistentVersionWarning : The warning of scikit-learn for
+        its own estimators.
+
+    Examples
+    --------
+    >>> from sklearn_lsh import InconsistentLSHVersionWarning
+    >>> w = InconsistentLSHVersionWarning(estimator_name="LSHMLPClassifier",
+    ...                                   original_version="0.0.1",
+    ...                                   current_version="0.1.0")
+    >>> w.original_version
+    '0.0.1'
     """
 
     def __init__(self, *, estimator_name, original_version, current_version):

@@ -166,7 +166,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         Biases.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
     n_iter_ : int
         Epochs run by the last call.
@@ -195,6 +195,12 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         (summed over threads).
     rebuild_time_ : float
         Seconds spent rebuilding tables in the last call.
+
+    See Also
+    --------
+    LSHMLPRegressor : The regressor with hashed hidden layers.
+    sklearn.neural_network.MLPClassifier : The dense network with the same
+        parameters.
 
     Notes
     -----

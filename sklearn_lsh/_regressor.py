@@ -128,6 +128,13 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
     hashing_time_, rebuild_time_
         Seconds hashing/querying and rebuilding in the last call.
 
+    See Also
+    --------
+    LSHMLPClassifier : The classifier, whose docstring details the hashing
+        parameters.
+    sklearn.neural_network.MLPRegressor : The dense network with the same
+        parameters.
+
     Examples
     --------
     >>> from sklearn.datasets import make_regression

@@ -22,6 +22,15 @@ def show_versions():
 
     The build section says whether OpenMP was compiled in and how many threads
     the estimators use by default (``n_jobs=None``).
+
+    See Also
+    --------
+    sklearn.show_versions : The report of scikit-learn on its own build.
+
+    Examples
+    --------
+    >>> import sklearn_lsh
+    >>> sklearn_lsh.show_versions()  # doctest: +SKIP
     """
     from . import __version__
 

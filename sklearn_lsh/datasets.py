@@ -148,6 +148,11 @@ def make_extreme_classification(n_samples=100, n_features=135_909,
     class_prior : ndarray of shape (n_classes,)
         Only if ``return_prototypes``: the probability of drawing each class.
 
+    See Also
+    --------
+    sklearn.datasets.make_multilabel_classification : Dense multilabel data
+        with a few classes.
+
     Notes
     -----
     The work and memory are linear in ``n_samples * nnz_per_row`` plus

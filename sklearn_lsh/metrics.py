@@ -61,6 +61,11 @@ def precision_at_k(y_true, top_classes, k=1):
     precision : float
         Precision at k, in ``[0, 1]``.
 
+    See Also
+    --------
+    sklearn.metrics.top_k_accuracy_score : The top-k accuracy, from a score
+        for every class.
+
     Notes
     -----
     With one true label per row, at most one of the ``k`` predictions can be
