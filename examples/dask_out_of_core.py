@@ -24,11 +24,12 @@ the other routes (dask-ml's ``Incremental`` over Dask arrays,
 ``ParallelPostFit``, joblib's Dask backend).
 
 Run: ``python examples/dask_out_of_core.py [--size-mb 800] [--memory-limit 600MiB]``
-(needs ``pip install 'sklearn-lsh[dask]'``). The default file takes about three
-minutes to write and four to train on 2 cores; ``--size-mb 30`` runs in a
-minute. A worker process starts at about 280 MiB (Python, NumPy, SciPy,
-scikit-learn, Dask); the text file is larger than the limit, the same rows
-held as one float32 CSR matrix take about a third of the file.
+(needs ``pip install 'sklearn-lsh[dask]'``). The default file takes a couple of
+minutes to write and about ten to train on 2 cores (the tasks run one after the
+other, on one OpenMP thread each: the Nanny's ``OMP_NUM_THREADS=1``);
+``--size-mb 30`` runs in a minute. A worker process starts at about 280 MiB
+(Python, NumPy, SciPy, scikit-learn, Dask); the text file is larger than the
+limit, the same rows held as one float32 CSR matrix take about a third of it.
 """
 
 import argparse
