@@ -90,8 +90,10 @@ def _load(spec):
 def _state_mb(est):
     """Weights and optimizer state of our estimator, in MB."""
     total = sum(a.nbytes for a in est.coefs_ + est.intercepts_)
-    for state in getattr(est, "_optimizer_state", []):
-        total += sum(a.nbytes for a in state.values())
+    for layer in est._network.layers:
+        total += sum(getattr(layer, name).nbytes for name in (
+            "moment1_w", "moment2_w", "moment1_b", "moment2_b")
+            if getattr(layer, name) is not None)
     return total / 2**20
 
 
