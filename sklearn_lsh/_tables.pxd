@@ -34,11 +34,11 @@ cdef class HashTables:
     cdef readonly object seed
     cdef readonly object offsets   # (L, n_buckets + 1) int32
     cdef readonly object ids       # (L, n_items) int32
+    cdef readonly uint64_t n_reinserts  # gives each reinsert call its own streams
     # Private state, not part of the contract above.
     cdef int32_t _capacity         # INT32_MAX when unlimited
     cdef int _policy               # FIFO or RESERVOIR (see _tables.pyx)
     cdef uint64_t _seed
-    cdef uint64_t _n_reinserts     # gives each reinsert call its own streams
     cdef object __weakref__
 
 

@@ -21,9 +21,10 @@ from sklearn.datasets import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
-from sklearn_lsh._tables import ARRAYS_FORMAT, HashTables, _load_tables, _pack_tables
+from sklearn_lsh._table_io import ARRAYS_FORMAT, load_tables, pack_tables
+from sklearn_lsh._tables import HashTables
 
-from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor, __version__, _tables
+from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor, __version__, _table_io
 from sklearn_lsh._base import InconsistentLSHVersionWarning
 
 pytestmark = pytest.mark.filterwarnings(
@@ -286,11 +287,11 @@ def test_packed_tables_are_the_tables(n_buckets, n_items, n_tables):
     rng = np.random.RandomState(0)
     keys = rng.randint(0, n_buckets, size=(n_items, n_tables))
     tables = HashTables(n_tables, n_buckets, n_items, seed=3).build(keys)
-    packed = _pack_tables(tables)
+    packed = pack_tables(tables)
     assert isinstance(packed, dict)
     bits = max(1, (n_buckets - 1).bit_length())
     assert packed["keys"].nbytes <= n_tables * (n_items * bits // 8 + 8)
-    unpacked = _load_tables(pickle.loads(pickle.dumps(packed)))
+    unpacked = load_tables(pickle.loads(pickle.dumps(packed)))
     assert repr(unpacked) == repr(tables)
     assert np.array_equal(unpacked.offsets, tables.offsets)
     assert np.array_equal(unpacked.ids, tables.ids)
@@ -302,16 +303,16 @@ def test_packed_tables_are_the_tables(n_buckets, n_items, n_tables):
 def test_tables_that_keys_cannot_describe_are_saved_as_they_are():
     keys = np.zeros((10, 2), dtype=np.uint32)
     tables = HashTables(2, 4, 10, capacity=3).build(keys)
-    packed = _pack_tables(tables)
+    packed = pack_tables(tables)
     assert packed["format"] == ARRAYS_FORMAT and packed["ids"] is tables.ids
-    assert np.array_equal(_load_tables(packed).ids, tables.ids)
+    assert np.array_equal(load_tables(packed).ids, tables.ids)
 
 
 def test_unpacked_hash_tables_read_only_load_continues(monkeypatch, tmp_path,
                                                        datasets):
     """Tables saved as HashTables and loaded read-only go on training."""
-    pack = _tables._pack_tables
-    monkeypatch.setattr(_tables, "_pack_tables",
+    pack = _table_io.pack_tables
+    monkeypatch.setattr(_table_io, "pack_tables",
                         lambda tables: pack(tables, compact=False))
     make, data = CONFIGS["clf-hashed-output"]
     X, y = datasets[data]
@@ -327,7 +328,7 @@ def test_unknown_table_format_is_a_clear_error(datasets):
     X, y = datasets[data]
     est = _start(make(), "fit", X, y)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_tables, "PACKED_FORMAT", "sklearn_lsh.tables.keys/99")
+        patch.setattr(_table_io, "PACKED_FORMAT", "sklearn_lsh.tables.keys/99")
         saved = pickle.dumps(est)
     with pytest.raises(ValueError, match="format 'sklearn_lsh.tables.keys/99'"):
         pickle.loads(saved)
