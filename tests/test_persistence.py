@@ -21,11 +21,11 @@ from sklearn.datasets import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
-from sklearn_lsh._table_io import ARRAYS_FORMAT, load_tables, pack_tables
 from sklearn_lsh._tables import HashTables
 
 from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor, __version__, _table_io
 from sklearn_lsh._base import InconsistentLSHVersionWarning
+from sklearn_lsh._table_io import ARRAYS_FORMAT, load_tables, pack_tables
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
