@@ -27,12 +27,13 @@ from ._optimizer import LazyOptimizer
 from ._params import check_params
 from ._threads import effective_n_threads
 from ._version import __version__
+from .inspection import _probe_size, _recall
 
 # Fixed when the network is built: they shape its tables and active sets. A
 # warm-started fit or a partial_fit that changes one is refused.
 STRUCTURAL_PARAMETERS = ("hash_family", "n_hash_bits", "n_tables",
                          "active_fraction", "candidate_factor", "min_active",
-                         "lsh_layers")
+                         "lsh_layers", "selection")
 
 
 def _forward_dense(X, coefs, intercepts, activation, out_activation):
@@ -164,6 +165,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         candidate_factor,
         min_active,
         lsh_layers,
+        selection,
         rebuild_schedule,
         rebuild_interval,
         rebuild_decay,
@@ -205,6 +207,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         self.candidate_factor = candidate_factor
         self.min_active = min_active
         self.lsh_layers = lsh_layers
+        self.selection = selection
         self.rebuild_schedule = rebuild_schedule
         self.rebuild_interval = rebuild_interval
         self.rebuild_decay = rebuild_decay
@@ -221,7 +224,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         return [int(s) for s in sizes]
 
     # --------------------------------------------------------- initialisation
-    def _initialize(self, layer_units, dtype):
+    def _initialize(self, layer_units, dtype, input_nnz):
         self.n_iter_ = 0
         self.t_ = 0
         self.n_layers_ = len(layer_units)
@@ -238,17 +241,29 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             "softmax", "logistic") and layer_units[-1] >= 2)
         self.lsh_layers_ = hashed_layers(layer_units, self.lsh_layers,
                                          can_hash_output, self.out_activation_)
-        configs = [
-            hash_config(layer_units[i], layer_units[i + 1],
-                        hash_family=self.hash_family,
-                        active_fraction=self.active_fraction,
-                        candidate_factor=self.candidate_factor,
-                        n_tables=self.n_tables, n_hash_bits=self.n_hash_bits,
-                        min_active=self.min_active) if hashed else None
-            for i, hashed in enumerate(self.lsh_layers_)
-        ]
-        self.n_hash_bits_ = [c["n_hash_bits"] if c else None for c in configs]
-        self.n_tables_ = [c["n_tables"] if c else None for c in configs]
+        configs = []
+        input_density = 1.0  # X: what the dense network reads too
+        for i, hashed in enumerate(self.lsh_layers_):
+            config = None
+            if hashed:
+                config = hash_config(
+                    layer_units[i], layer_units[i + 1],
+                    hash_family=self.hash_family,
+                    active_fraction=self.active_fraction,
+                    candidate_factor=self.candidate_factor,
+                    n_tables=self.n_tables, n_hash_bits=self.n_hash_bits,
+                    min_active=self.min_active, selection=self.selection,
+                    input_nnz=input_nnz, input_density=input_density)
+            configs.append(config)
+            # A hashed layer's outputs are its active set: at most its budget
+            # are non-zero in the next layer's input, all of them in the dense
+            # network's.
+            input_nnz = config["budget"] if hashed else layer_units[i + 1]
+            input_density = input_nnz / layer_units[i + 1]
+        self.layer_selection_ = [c["selection"] if c else "dense" for c in configs]
+        lsh = [c if c and c["selection"] == "lsh" else None for c in configs]
+        self.n_hash_bits_ = [c["n_hash_bits"] if c else None for c in lsh]
+        self.n_tables_ = [c["n_tables"] if c else None for c in lsh]
         self.active_budget_ = [c["budget"] if c else layer_units[i + 1]
                                for i, c in enumerate(configs)]
         self._network = new_network(
@@ -354,7 +369,9 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             layer_units = [n_features, *hidden_layer_sizes, targets["n_outputs"]]
             self._random_state = check_random_state(self.random_state)
             if first_pass:
-                self._initialize(layer_units, X.dtype)
+                input_nnz = (X.nnz / max(1, X.shape[0]) if sp.issparse(X)
+                             else X.shape[1])
+                self._initialize(layer_units, X.dtype, input_nnz)
             else:
                 layers = self._network.layers
                 expected = [layers[0].weights.shape[1]] + [
@@ -540,6 +557,12 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             self._network.restore(self._best)
             del self._best
             self._sync_attributes()
+        if self._network.hashed:
+            # Retrieval quality of the fitted layers, on the first training rows.
+            probe = train_idx[:_probe_size(self)]
+            self.active_set_recall_ = _recall(self, self._prepare_X(X_core[probe]))
+        else:
+            self.active_set_recall_ = [None] * len(self._network.layers)
 
     def _run_epoch(self, worker, X, sw, sample_idx, batch_size, seed_base):
         network = self._network

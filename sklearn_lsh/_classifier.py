@@ -77,15 +77,17 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         Epochs without ``tol`` improvement before stopping.
     max_fun : int, default=15000
         Accepted for parity with MLPClassifier; used only by 'lbfgs'.
-    weight_init : {'glorot', 'fan_in'}, default='glorot'
+    weight_init : {'auto', 'glorot', 'fan_in'}, default='auto'
         Initial weights and biases, uniform in ``[-b, b]``: 'glorot' draws them
         as MLPClassifier does (``b = sqrt(6 / (fan_in + fan_out))``, 2 instead
-        of 6 for 'logistic'; the same values for the same ``random_state``);
-        'fan_in' as PyTorch's ``nn.Linear`` (``b = 1 / sqrt(fan_in)``), which
-        starts a wide output layer with larger weights and trains it much
-        faster: WordNet, 16,897 classes, P@1 0.291 against 0.262 after 5
-        epochs; 100,000 synthetic classes, 0.417 against 0.085 after 50,000
-        samples (Glorot's small weights leave the scores to the biases).
+        of 6 for 'logistic'; the same values for the same ``random_state``).
+        'auto' draws the same way with, for a hashed layer, the fan-out a
+        sample backpropagates through: its active budget, not its width
+        (``b = sqrt(6 / (fan_in + budget))``); dense layers keep MLPClassifier's
+        draws. 'fan_in' as PyTorch's ``nn.Linear`` (``b = 1 / sqrt(fan_in)``).
+        Glorot's bound over the full width starts a wide output layer with
+        weights so small that the scores are left to the biases (0.003 for 128
+        -> 670,091).
     hash_family : {'dwta', 'wta', 'simhash', 'minhash'}, default='dwta'
         The LSH family of the hashed layers.
     n_hash_bits : int or 'auto', default='auto'
@@ -121,6 +123,15 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
     lsh_layers : 'auto', 'all', 'none' or list of int, default='auto'
         Which weight layers hash (0 is the first hidden layer, the last is the
         output layer). 'auto' hashes layers of at least 256 neurons.
+    selection : {'auto', 'lsh', 'exact'}, default='auto'
+        How a hashed layer chooses its active neurons. 'lsh': the neurons its
+        input's hash retrieves from the tables (the best ``budget`` of them by
+        pre-activation). 'exact': the ``budget`` neurons of largest
+        pre-activation, every neuron scored over the input's non-zeros, no
+        tables (costs ``n_out x nnz(input)`` multiply-adds a sample, cheap when
+        the input is the sparse output of a hashed layer). 'auto' chooses per
+        layer from a cost model of both (input non-zeros, width, budget, K, L);
+        ``layer_selection_`` says what it chose.
     rebuild_schedule : {'exponential', 'fixed'}, default='exponential'
         When the tables are rebuilt from the current weights: first after
         ``rebuild_interval`` batches, then at intervals growing by
@@ -178,8 +189,16 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         Output activation.
     lsh_layers_ : list of bool
         Whether each weight layer hashes.
+    layer_selection_ : list of str
+        How each weight layer chooses its active neurons: 'dense' (all),
+        'lsh' (tables) or 'exact' (see ``selection``).
+    active_set_recall_ : list of float or None
+        Per weight layer, the recall of the exact top-budget neurons (by
+        pre-activation) in the active sets the layer chose on up to 256
+        training rows at the end of the last call (see
+        ``sklearn_lsh.inspection.active_set_recall``); None for a dense layer.
     n_hash_bits_, n_tables_ : list of int or None
-        K and L of each hashed layer.
+        K and L of each layer that retrieves through tables.
     active_budget_ : list of int
         The active budget of each weight layer (its width if dense).
     multiplication_share_ : float
@@ -265,7 +284,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
-        weight_init="glorot",
+        weight_init="auto",
         hash_family="dwta",
         n_hash_bits="auto",
         n_tables="auto",
@@ -275,6 +294,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         candidate_factor=1.5,
         min_active="auto",
         lsh_layers="auto",
+        selection="auto",
         rebuild_schedule="exponential",
         rebuild_interval=50,
         rebuild_decay=0.1,
@@ -317,6 +337,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
             candidate_factor=candidate_factor,
             min_active=min_active,
             lsh_layers=lsh_layers,
+            selection=selection,
             rebuild_schedule=rebuild_schedule,
             rebuild_interval=rebuild_interval,
             rebuild_decay=rebuild_decay,

@@ -25,15 +25,16 @@ cdef struct layer_t:
     intp_t n_out                 # neurons
     intp_t n_in                  # fan-in
     int activation
-    bint hashed
+    bint hashed                  # computes an active set of its neurons
+    bint exact                   # hashed: the set by exact scores, no tables
     intp_t width                 # slot width per sample (n_out if dense)
     intp_t budget                # hashed: at most this many retrieved
     intp_t n_candidates          # hashed: retrieved, then the best budget kept
     intp_t min_active            # hashed: pad with random neurons up to this
     int strategy
     int min_count
-    const hash_family_t* family  # hashed only
-    const tables_t* tables       # hashed only
+    const hash_family_t* family  # hashed by tables only (NULL when exact)
+    const tables_t* tables       # hashed by tables only (NULL when exact)
     void* weights                # (n_out, n_in): a neuron's weights contiguous
     void* bias                   # (n_out,)
     void* moment1_w              # Adam first moment / SGD velocity

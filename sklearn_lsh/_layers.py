@@ -22,6 +22,15 @@ from ._tables import HashTables
 AUTO_MIN_WIDTH = 256
 # MinHash needs a set: the top entries of a weight row stand for the neuron.
 MINHASH_TOP_WEIGHTS = 32
+# Selection's cost model (selection_costs, hash_config): a random memory read
+# of hashing or retrieval in streamed multiply-adds; how much more exact
+# scoring may cost than retrieval and still be chosen under 'auto' (recall 1.0
+# against a share of the true top-k is worth an order of magnitude); and the
+# densest input (non-zeros over the dense network's) exact scoring is chosen
+# for: beyond it, scoring every neuron is the dense layer's own work.
+RANDOM_READ_COST = 4.0
+EXACT_PREMIUM = 10.0
+MAX_EXACT_DENSITY = 0.25
 
 
 def hashed_layers(layer_units, lsh_layers, can_hash_output, out_activation):
@@ -67,9 +76,43 @@ def hashed_layers(layer_units, lsh_layers, can_hash_output, out_activation):
     return hashed
 
 
+def selection_costs(config, fan_in, width, input_nnz):
+    """Operations per sample of choosing a hashed layer's active set.
+
+    Returns ``(exact, lsh)``: scoring every neuron over the input's non-zeros
+    (``width x input_nnz`` multiply-adds) against hashing the input, reading
+    the L buckets and ranking the candidates. Table and hashing work reads
+    memory at random (an id, a bucket, a permutation entry); each such read
+    is counted as ``RANDOM_READ_COST`` multiply-adds, which stream.
+    """
+    n_hashes = config["n_hash_bits"] * config["n_tables"]
+    family = config["family"]
+    if family == "simhash":
+        # Sparse +-1 projections: each non-zero feeds about a third of them.
+        hashing = input_nnz * n_hashes / 3
+    elif family == "wta" and input_nnz >= fan_in:
+        hashing = n_hashes * config["bin_size"]
+    else:
+        # DWTA (and MinHash, WTA on a sparse row): each non-zero enters one
+        # bin of every permutation; empty bins are filled by densification.
+        n_perms = math.ceil(n_hashes * config["bin_size"] / fan_in)
+        hashing = input_nnz * n_perms + n_hashes
+    n_buckets = 1 << config["key_bits"]
+    reads = hashing + config["n_tables"] * max(1.0, width / n_buckets)
+    lsh = RANDOM_READ_COST * reads + config["n_candidates"] * input_nnz
+    return width * input_nnz, lsh
+
+
 def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor,
-                n_tables, n_hash_bits, min_active):
-    """Active budget, K, L and bin size of one hashed layer."""
+                n_tables, n_hash_bits, min_active, selection="lsh", input_nnz=None,
+                input_density=1.0):
+    """Active budget, K, L, bin size and selection of one hashed layer.
+
+    ``selection`` 'auto' chooses between exact scores and table retrieval by
+    ``selection_costs``, for an input of ``input_nnz`` non-zeros a sample
+    (default: ``fan_in``, a dense input), ``input_density`` times what the
+    dense network's layer reads (below 1 when a hashed layer feeds it).
+    """
     if isinstance(active_fraction, numbers.Integral):
         budget = min(int(active_fraction), width)
     else:
@@ -91,9 +134,18 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
     else:
         k = int(n_hash_bits)
     min_active = budget // 2 if min_active == "auto" else min(int(min_active), budget)
-    return dict(family=hash_family, budget=budget, n_candidates=n_candidates,
-                n_hash_bits=k, n_tables=n_tables, bin_size=bin_size,
-                key_bits=min(k * code_bits, 24), min_active=min_active)
+    config = dict(family=hash_family, budget=budget, n_candidates=n_candidates,
+                  n_hash_bits=k, n_tables=n_tables, bin_size=bin_size,
+                  key_bits=min(k * code_bits, 24), min_active=min_active)
+    if selection == "auto":
+        exact, lsh = selection_costs(config, fan_in, width,
+                                     fan_in if input_nnz is None else input_nnz)
+        # Exact scores find the true top-budget neurons; retrieval finds a
+        # share of them.
+        cheap = input_density <= MAX_EXACT_DENSITY and exact <= EXACT_PREMIUM * lsh
+        selection = "exact" if cheap else "lsh"
+    config["selection"] = selection
+    return config
 
 
 class LayerHashing:
@@ -103,7 +155,8 @@ class LayerHashing:
     ----------
     config : dict
         From ``hash_config``: family, budget, n_candidates, n_hash_bits,
-        n_tables, bin_size, key_bits, min_active.
+        n_tables, bin_size, key_bits, min_active, selection ('lsh', or
+        'exact': every neuron scored over the input's non-zeros, no tables).
     strategy : {'union', 'topk', 'threshold'}
         How the tables' answer is read.
     min_count : int
@@ -112,6 +165,8 @@ class LayerHashing:
 
     def __init__(self, config, strategy, min_count):
         self.config = config
+        # 'exact': every neuron scored over the input's non-zeros, no tables.
+        self.selection = config.get("selection", "lsh")
         self.strategy = strategy
         self.min_count = min_count
         self.functions = None
@@ -129,6 +184,8 @@ class LayerHashing:
         The old functions and tables are released (the worker must be pointed
         at the new ones).
         """
+        if self.selection == "exact":
+            return
         c = self.config
         n_out, n_in = weights.shape
         functions = HashFunctions(c["family"], c["n_hash_bits"], c["n_tables"], n_in,
@@ -145,10 +202,14 @@ class LayerHashing:
         The tables are rebuilt in place in one call without the GIL: an
         interruption finds them before or after, never half built.
         """
+        if self.selection == "exact":
+            return
         _built(self.functions, self.tables, weights, n_threads)
 
     def schedule(self, n_batches, kind, interval, decay):
         """Set the batch count of the next rebuild after one at ``n_batches``."""
+        if self.selection == "exact":
+            return  # no tables: next_rebuild stays None
         if kind == "exponential":
             interval = interval * math.exp(decay * self.n_rebuilds)
         self.next_rebuild = n_batches + max(1, round(interval))
@@ -240,7 +301,8 @@ class Network:
         """
         for i, layer in enumerate(self.layers):
             h = layer.hashing
-            if h is None or self.n_batches < h.next_rebuild:
+            if (h is None or h.next_rebuild is None
+                    or self.n_batches < h.next_rebuild):
                 continue
             h.n_rebuilds += 1
             if rehash_interval is not None and h.n_rebuilds % rehash_interval == 0:
@@ -254,7 +316,7 @@ class Network:
     def snapshot(self):
         """A copy of the parameters and tables (early stopping's best)."""
         return [(layer.weights.copy(), layer.bias.copy(),
-                 None if layer.hashing is None
+                 None if layer.hashing is None or layer.hashing.tables is None
                  else (layer.hashing.functions, layer.hashing.tables.copy()))
                 for layer in self.layers]
 
@@ -276,12 +338,17 @@ def new_network(layer_units, dtype, random_state, *, activation, out_activation,
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
         # Glorot initialisation, drawn as MLP draws it (same random_state, same
-        # values), or PyTorch's nn.Linear default.
+        # values but for the bound), or PyTorch's nn.Linear default.
         if weight_init == "fan_in":
             bound = 1.0 / np.sqrt(fan_in)
         else:
+            # Glorot balances the variance of the forward pass (fan_in) and of
+            # the backward pass through the neurons a sample computes: in a
+            # hashed layer its active budget, not all of them.
+            active = (configs[i]["budget"] if weight_init == "auto" and hashed[i]
+                      else fan_out)
             factor = 2.0 if activation == "logistic" else 6.0
-            bound = np.sqrt(factor / (fan_in + fan_out))
+            bound = np.sqrt(factor / (fan_in + active))
         coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
         intercept = random_state.uniform(-bound, bound, fan_out)
         layers.append(Layer(

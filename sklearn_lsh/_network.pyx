@@ -113,10 +113,11 @@ cdef class BatchTrainer:
         ``bias`` (n_out,), ``activation`` (str), the optimizer state
         ``moment1_w``, ``moment1_b`` and ``moment2_w``, ``moment2_b`` (same
         shapes as weights/bias; the second moments may be None, for SGD), and
-        ``hashing``: None for a dense layer, else an object with ``functions``
-        (HashFunctions), ``tables`` (HashTables), ``budget``, ``n_candidates``
-        (retrieved, ranked by pre-activation, the best ``budget`` kept),
-        ``min_active``, ``strategy`` (str) and ``min_count``.
+        ``hashing``: None for a dense layer, else an object with ``selection``
+        ('lsh' or 'exact': every neuron scored, no tables), ``functions``
+        (HashFunctions) and ``tables`` (HashTables) unless exact, ``budget``,
+        ``n_candidates`` (retrieved, ranked by pre-activation, the best
+        ``budget`` kept), ``min_active``, ``strategy`` (str) and ``min_count``.
     batch_size : int
         The largest batch this worker will process.
     n_threads : int
@@ -231,8 +232,12 @@ cdef class BatchTrainer:
                 width = min(n_out, c.budget + (max_labels if l == len(layers) - 1
                                                else 0))
                 width = max(width, c.min_active)
-                self._grow_hash_scratch(hashing.functions)
-                self._set_hashing(l, hashing.functions, hashing.tables)
+                c.exact = hashing.selection == "exact"
+                if c.exact:
+                    c.n_candidates = n_out  # every neuron, scored exactly
+                else:
+                    self._grow_hash_scratch(hashing.functions)
+                    self._set_hashing(l, hashing.functions, hashing.tables)
             c.width = width
             max_n = max(max_n, n_out)
             max_in = max(max_in, n_in)
@@ -380,9 +385,11 @@ cdef class BatchTrainer:
         self._hashing[l] = (functions, tables)
 
     def set_hashing(self, intp_t layer, HashFunctions functions, HashTables tables):
-        """Point a hashed layer at new hash functions and tables."""
-        if not 0 <= layer < self.net.n_layers or not self.net.layers[layer].hashed:
-            raise ValueError(f"layer {layer} is not a hashed layer of this worker")
+        """Point a layer hashed by tables at new hash functions and tables."""
+        if (not 0 <= layer < self.net.n_layers or not self.net.layers[layer].hashed
+                or self.net.layers[layer].exact):
+            raise ValueError(f"layer {layer} is not a layer of this worker that "
+                             "retrieves through tables")
         self._set_hashing(layer, functions, tables)
 
     def set_data(self, X, Y=None, label_indptr=None, label_ids=None,

@@ -97,7 +97,7 @@ PARAMETER_CONSTRAINTS = {
     "n_iter_no_change": [_at_least(1), Options(Real, {np.inf})],
     "max_fun": [_at_least(1)],
     # ---------------------------------------------------------- our own
-    "weight_init": [_StrOptions({"glorot", "fan_in"})],
+    "weight_init": [_StrOptions({"auto", "glorot", "fan_in"})],
     "hash_family": [_StrOptions({"dwta", "wta", "simhash", "minhash"})],
     "n_hash_bits": [_StrOptions({"auto"}), _at_least(1)],
     "n_tables": [_StrOptions({"auto"}), _at_least(1)],
@@ -110,6 +110,7 @@ PARAMETER_CONSTRAINTS = {
     "min_active": [_StrOptions({"auto"}), _at_least(0)],
     # A list's elements are checked by check_params, its range at fit time.
     "lsh_layers": [_StrOptions({"auto", "all", "none"}), "array-like"],
+    "selection": [_StrOptions({"auto", "lsh", "exact"})],
     "rebuild_schedule": [_StrOptions({"exponential", "fixed"})],
     "rebuild_interval": [_at_least(1)],
     "rebuild_decay": [_at_least(0, Real)],

@@ -68,11 +68,17 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         Epochs without improvement before stopping.
     max_fun : int, default=15000
         Accepted for parity; unused.
-    weight_init : {'glorot', 'fan_in'}, default='glorot'
+    weight_init : {'auto', 'glorot', 'fan_in'}, default='auto'
         Initial weights and biases, uniform in ``[-b, b]``: 'glorot' draws them
         as MLPRegressor does (``b = sqrt(6 / (fan_in + fan_out))``, 2 instead
-        of 6 for 'logistic'; the same values for the same ``random_state``);
-        'fan_in' as PyTorch's ``nn.Linear`` (``b = 1 / sqrt(fan_in)``).
+        of 6 for 'logistic'; the same values for the same ``random_state``).
+        'auto' draws the same way with, for a hashed layer, the fan-out a
+        sample backpropagates through: its active budget, not its width
+        (``b = sqrt(6 / (fan_in + budget))``); dense layers keep MLPRegressor's
+        draws. 'fan_in' as PyTorch's ``nn.Linear`` (``b = 1 / sqrt(fan_in)``).
+        Glorot's bound over the full width starts a wide output layer with
+        weights so small that the scores are left to the biases (0.003 for 128
+        -> 670,091).
     hash_family : {'dwta', 'wta', 'simhash', 'minhash'}, default='dwta'
         LSH family.
     n_hash_bits : int or 'auto', default='auto'
@@ -97,6 +103,10 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         Minimum active-set size (random padding).
     lsh_layers : 'auto', 'all', 'none' or list of int, default='auto'
         Which hidden layers hash.
+    selection : {'auto', 'lsh', 'exact'}, default='auto'
+        How a hashed layer chooses its active neurons: through its tables,
+        exactly (every neuron scored over the input's non-zeros), or, under
+        'auto', by a cost model of both; see ``LSHMLPClassifier``.
     rebuild_schedule : {'exponential', 'fixed'}, default='exponential'
         Table rebuild schedule.
     rebuild_interval : int, default=50
@@ -120,8 +130,12 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         As MLPRegressor.
     n_layers_, n_outputs_, out_activation_
         As MLPRegressor.
-    lsh_layers_, n_hash_bits_, n_tables_, active_budget_
+    lsh_layers_, layer_selection_, n_hash_bits_, n_tables_, active_budget_
         Hashing configuration per weight layer.
+    active_set_recall_ : list of float or None
+        Per weight layer, the recall of the exact top-budget neurons in the
+        active sets chosen on up to 256 training rows (see
+        ``sklearn_lsh.inspection.active_set_recall``); None for a dense layer.
     multiplication_share_, layer_multiplication_share_, mean_active_
         Multiply-add share of the last epoch against the dense network, and
         mean active-set sizes.
@@ -175,7 +189,7 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
-        weight_init="glorot",
+        weight_init="auto",
         hash_family="dwta",
         n_hash_bits="auto",
         n_tables="auto",
@@ -185,6 +199,7 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         candidate_factor=1.0,
         min_active="auto",
         lsh_layers="auto",
+        selection="auto",
         rebuild_schedule="exponential",
         rebuild_interval=50,
         rebuild_decay=0.1,
@@ -227,6 +242,7 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
             candidate_factor=candidate_factor,
             min_active=min_active,
             lsh_layers=lsh_layers,
+            selection=selection,
             rebuild_schedule=rebuild_schedule,
             rebuild_interval=rebuild_interval,
             rebuild_decay=rebuild_decay,

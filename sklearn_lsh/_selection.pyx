@@ -4,8 +4,10 @@ For one sample the layer's input is hashed into its ``L`` keys, the tables
 answer with candidates (union, top-k by frequency, or threshold), and, when
 more are retrieved than the budget allows (``n_candidates > budget``), the
 candidates' pre-activations are computed exactly and the largest kept (the k
-winners among the candidates). In the output layer the sample's true labels
-come first. A set smaller than ``min_active`` is padded with random neurons
+winners among the candidates). A layer whose selection is exact skips the
+tables: every neuron is a candidate, scored over the input's non-zeros (the
+exact top-budget neurons, at n_out x nnz multiply-adds). In the output layer
+the sample's true labels come first. A set smaller than ``min_active`` is padded with random neurons
 drawn from a stream seeded by the batch and the sample's own keys, so that
 equal rows get equal active sets and a prediction depends on its row alone.
 """
@@ -70,6 +72,23 @@ cdef void _select_best(double* scores, int32_t* ids, intp_t n,
             return
 
 
+cdef intp_t _nonzeros(const int32_t* in_ids, const floating* in_vals, intp_t in_n,
+                      scratch_t* s) noexcept nogil:
+    """Copy the non-zeros of a sparse row to s.nz_ids / s.nz_vals; count them.
+
+    ReLU leaves exact zeros in a hashed layer's active outputs: neither the
+    hash nor the ranking needs them.
+    """
+    cdef floating* nz_vals = <floating*> s.nz_vals
+    cdef intp_t t, nnz = 0
+    for t in range(in_n):
+        if in_vals[t] != 0:
+            s.nz_ids[nnz] = in_ids[t]
+            nz_vals[nnz] = in_vals[t]
+            nnz += 1
+    return nnz
+
+
 cdef intp_t _retrieve(
     const layer_t* layer,
     const floating* in_dense,
@@ -81,11 +100,10 @@ cdef intp_t _retrieve(
 ) noexcept nogil:
     """Hash the input and query the tables; the candidates go to s.retrieved.
 
-    A sparse input enters the hash by its non-zeros only (ReLU leaves exact
-    zeros), which are also left in s.nz_ids / s.nz_vals for the ranking.
+    A sparse input enters the hash by its non-zeros only, which are also
+    left in s.nz_ids / s.nz_vals for the ranking.
     """
-    cdef floating* nz_vals = <floating*> s.nz_vals
-    cdef intp_t t, nnz = 0
+    cdef intp_t nnz = 0
     # The markers serve layers of several widths: clear them whole before a
     # stamp wraps (query_row alone would clear only this layer's range).
     if s.query.stamp >= INT32_MAX - 2:
@@ -94,13 +112,9 @@ cdef intp_t _retrieve(
     if in_ids == NULL:
         hash_dense_row(layer.family, in_dense, s.hash_scratch, s.codes, s.keys)
     else:
-        for t in range(in_n):
-            if in_vals[t] != 0:
-                s.nz_ids[nnz] = in_ids[t]
-                nz_vals[nnz] = in_vals[t]
-                nnz += 1
-        hash_sparse_row(layer.family, s.nz_ids, nz_vals, nnz, s.hash_scratch,
-                        s.codes, s.keys)
+        nnz = _nonzeros(in_ids, in_vals, in_n, s)
+        hash_sparse_row(layer.family, s.nz_ids, <const floating*> s.nz_vals, nnz,
+                        s.hash_scratch, s.codes, s.keys)
     # Not s.query.candidates: top-k and threshold queries use that internally.
     nnz_out[0] = nnz
     return query_row(layer.tables, s.keys, layer.strategy, layer.n_candidates,
@@ -162,14 +176,25 @@ cdef intp_t choose_active(
     cdef int32_t* candidates = s.retrieved
     cdef intp_t n = 0, t, n_candidates, nnz
     cdef int32_t k
-    cdef double start = omp_get_wtime()
-    n_candidates = _retrieve(layer, in_dense, in_ids, in_vals, in_n, s, &nnz)
-    hash_seconds[0] += omp_get_wtime() - start
-    # Padding depends on the batch seed and the sample's own keys, not on its
-    # place in the batch: equal rows get equal active sets (so a weight of 2
-    # equals a repeated row), and a prediction depends on its row alone.
-    for t in range(layer.family.n_tables):
-        rng_state = (rng_state ^ s.keys[t]) * <uint64_t> 0x100000001B3
+    cdef double start
+    if layer.exact:
+        # Every neuron a candidate: the ranking below scores them all. The set
+        # is full (padded only if min_active exceeds the budget, from the
+        # batch's stream: still equal for equal rows).
+        nnz = 0 if in_ids == NULL else _nonzeros(in_ids, in_vals, in_n, s)
+        for t in range(layer.n_out):
+            candidates[t] = <int32_t> t
+        n_candidates = layer.n_out
+    else:
+        start = omp_get_wtime()
+        n_candidates = _retrieve(layer, in_dense, in_ids, in_vals, in_n, s, &nnz)
+        hash_seconds[0] += omp_get_wtime() - start
+        # Padding depends on the batch seed and the sample's own keys, not on
+        # its place in the batch: equal rows get equal active sets (so a weight
+        # of 2 equals a repeated row), and a prediction depends on its row
+        # alone.
+        for t in range(layer.family.n_tables):
+            rng_state = (rng_state ^ s.keys[t]) * <uint64_t> 0x100000001B3
 
     if s.set_stamp >= INT32_MAX - 1:
         memset(s.set_marker, 0, s.marker_size * sizeof(int32_t))

@@ -173,7 +173,9 @@ def test_sparse_input_equals_dense(fmt, index_dtype):
 def test_weight_init_bounds():
     X, y = make_classification(n_samples=60, n_features=40, random_state=0)
     for init, bounds in [("glorot", [np.sqrt(6 / (40 + 500)), np.sqrt(6 / 501)]),
-                         ("fan_in", [1 / np.sqrt(40), 1 / np.sqrt(500)])]:
+                         ("fan_in", [1 / np.sqrt(40), 1 / np.sqrt(500)]),
+                         # The hashed layer: Glorot over its 25 active neurons.
+                         ("auto", [np.sqrt(6 / (40 + 25)), np.sqrt(6 / 501)])]:
         # A step too small to move the weights off their draws.
         clf = _quiet(LSHMLPClassifier(hidden_layer_sizes=(500,), weight_init=init,
                                       max_iter=1, learning_rate_init=1e-12,

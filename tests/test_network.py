@@ -72,10 +72,12 @@ class Spec(dict):
 
     def __getattr__(self, name):
         if name == "hashing":
-            if self.get("tables") is None:
+            selection = self.get("selection", "lsh")
+            if self.get("tables") is None and selection != "exact":
                 return None
             return SimpleNamespace(
-                functions=self["hash_functions"], tables=self["tables"],
+                selection=selection, functions=self.get("hash_functions"),
+                tables=self.get("tables"),
                 budget=self["budget"],
                 n_candidates=self.get("n_candidates", self["budget"]),
                 min_active=self["min_active"], strategy=self["strategy"],

@@ -167,6 +167,10 @@ def _assert_same_model(a, b, X):
             continue
         assert ha.next_rebuild == hb.next_rebuild
         assert ha.n_rebuilds == hb.n_rebuilds
+        assert ha.selection == hb.selection
+        if ha.selection == "exact":
+            assert ha.tables is hb.tables is ha.functions is hb.functions is None
+            continue
         assert repr(ha.functions) == repr(hb.functions)
         assert repr(ha.tables) == repr(hb.tables)
         assert np.array_equal(ha.tables.offsets, hb.tables.offsets)

@@ -46,9 +46,9 @@ def _hashing(family, n_in, n_out, n_tables=4, seed=0):
     functions = HashFunctions(family, 2, n_tables, n_in, bin_size=2, seed=seed)
     tables = HashTables(n_tables, functions.n_buckets, n_out, seed=seed)
     tables.build_from_rows(functions, np.ones((n_out, n_in)))
-    return SimpleNamespace(functions=functions, tables=tables, budget=5,
-                           n_candidates=5, min_active=2, strategy="union",
-                           min_count=1)
+    return SimpleNamespace(selection="lsh", functions=functions, tables=tables,
+                           budget=5, n_candidates=5, min_active=2,
+                           strategy="union", min_count=1)
 
 
 # 1. An optimizer state of the wrong shape ------------------------------------
@@ -101,7 +101,7 @@ def test_worker_checks_the_batch_data():
 @pytest.mark.parametrize("name, value", [
     ("hash_family", "simhash"), ("n_tables", 7), ("n_hash_bits", 3),
     ("active_fraction", 0.2), ("candidate_factor", 2.0), ("min_active", 3),
-    ("lsh_layers", "none"),
+    ("lsh_layers", "none"), ("selection", "exact"),
 ])
 @pytest.mark.parametrize("call", ["partial_fit", "warm fit"])
 def test_structural_change_is_refused(data, name, value, call):

@@ -1,0 +1,169 @@
+"""Active-set selection (_selection.pyx): exact scores against NumPy's top-k,
+the cost model that chooses between exact scores and tables, and the recall
+diagnostic (sklearn_lsh.inspection)."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from test_network import BatchTrainer, make_data, make_network
+
+from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor
+from sklearn_lsh._layers import hash_config
+from sklearn_lsh.inspection import active_set_recall
+
+
+def _exact(spec, budget, **extra):
+    spec.update(selection="exact", hash_functions=None, tables=None, budget=budget,
+                n_candidates=budget, min_active=0, strategy="union", min_count=1,
+                **extra)
+
+
+def _top(z, k):
+    """The k largest of z, ties by the smaller id (the kernels' order)."""
+    return np.sort(np.lexsort((np.arange(z.shape[0]), -z))[:k])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exact_selection_is_numpy_top_k(sparse, dtype):
+    """An exact layer keeps the budget largest pre-activations of all its
+    neurons, over its input's non-zeros, and counts n_out x nnz multiply-adds;
+    a second exact layer does the same on the first one's sparse output."""
+    sizes = [30, 200, 150, 4]
+    specs = make_network(sizes, "relu", "softmax", dtype, (False, False, False),
+                         seed=3)
+    _exact(specs[0], 20)
+    _exact(specs[1], 15)
+    X, _, _, _ = make_data(25, sizes[0], sizes[-1], "softmax", dtype, sparse, seed=4)
+    Xd = X.toarray() if sparse else X
+    trainer = BatchTrainer(specs, 25, 2, inference_only=True)
+    trainer.run(X, np.arange(25, dtype=np.intp), training=False)
+    tol = dict(rtol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    for r in range(25):
+        h = Xd[r].astype(np.float64)
+        for i in range(2):
+            W, b = specs[i]["weights"], specs[i]["bias"]
+            z = W.astype(np.float64) @ h + b
+            n_act = trainer.n_active[i][r]
+            got = trainer.active_ids[i][r, :n_act]
+            if dtype == np.float64:
+                np.testing.assert_array_equal(got, _top(z, specs[i]["budget"]))
+            else:
+                # float32 sums may swap neighbours at the edge of the set.
+                assert len(np.intersect1d(got, _top(z, specs[i]["budget"]))) >= (
+                    specs[i]["budget"] - 1)
+            act = trainer.activations[i][r, :n_act]
+            np.testing.assert_allclose(act, np.maximum(z[got], 0), **tol)
+            nnz = np.count_nonzero(h) if (sparse or i > 0) else sizes[0]
+            # Every neuron scored once; the kept ones are not computed again.
+            assert trainer.macs[i][r] == sizes[i + 1] * nnz
+            h = np.zeros(sizes[i + 1])
+            h[got] = act
+
+
+def test_exact_output_layer_keeps_labels_and_ranks_the_rest():
+    sizes = [10, 300]
+    specs = make_network(sizes, "relu", "softmax", np.float64, (False,), seed=1)
+    _exact(specs[0], 12, extra_width=2)
+    X, _, label_indptr, label_ids = make_data(6, sizes[0], sizes[-1], "softmax",
+                                              np.float64, False, seed=2)
+    W, b = specs[0]["weights"], specs[0]["bias"]
+    trainer = BatchTrainer(specs, 6, 1)
+    trainer.run(X, np.arange(6, dtype=np.intp), label_indptr=label_indptr,
+                label_ids=label_ids, training=True, seed=0, solver="gradient")
+    for r in range(6):
+        label = label_ids[label_indptr[r]]
+        others = np.setdiff1d(np.arange(sizes[1]), [label])
+        z = X[r] @ W[others].T + b[others]
+        expected = np.sort(np.append(others[_top(z, 11)], label))
+        np.testing.assert_array_equal(
+            trainer.active_ids[0][r, :trainer.n_active[0][r]], expected)
+
+
+def test_exact_with_every_neuron_active_equals_the_tables_network():
+    """Budget = width: an exact layer computes what a dense layer does."""
+    sizes = [12, 9, 7, 4]
+    X, Y, _, _ = make_data(10, sizes[0], sizes[-1], "softmax", np.float64, True)
+    specs = make_network(sizes, "relu", "softmax", np.float64, (False, False, False))
+    dense = BatchTrainer(specs, 10, 1, inference_only=True)
+    dense.run(X, np.arange(10, dtype=np.intp), training=False)
+    for i in (0, 1):
+        _exact(specs[i], sizes[i + 1])
+    exact = BatchTrainer(specs, 10, 1, inference_only=True)
+    exact.run(X, np.arange(10, dtype=np.intp), training=False)
+    np.testing.assert_allclose(exact.activations[2], dense.activations[2],
+                               rtol=1e-12)
+
+
+def _config(fan_in, width, **kw):
+    params = dict(hash_family="dwta", active_fraction=0.05, candidate_factor=1.5,
+                  n_tables="auto", n_hash_bits="auto", min_active="auto",
+                  selection="auto")
+    return hash_config(fan_in, width, **{**params, **kw})
+
+
+def test_auto_selection_follows_the_cost_model():
+    # A layer fed by a hashed 1000-wide layer at 5%: 50 x 1000 multiply-adds,
+    # 5% of the dense layer's work: exact.
+    assert _config(1000, 1000, input_nnz=50, input_density=0.05)["selection"] == "exact"
+    # A dense input (the first layer, or below a dense layer): scoring every
+    # neuron is the dense layer's work: tables.
+    assert _config(784, 1000, input_nnz=784)["selection"] == "lsh"
+    # A wide output over a hashed layer's sparse output, still far cheaper
+    # through tables.
+    assert _config(2000, 500_000, input_nnz=100,
+                   input_density=0.05)["selection"] == "lsh"
+    # Forced either way.
+    assert _config(784, 1000, selection="exact")["selection"] == "exact"
+    assert _config(1000, 1000, input_nnz=50, input_density=0.05,
+                   selection="lsh")["selection"] == "lsh"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16, y
+
+
+def test_estimator_reports_selection_and_recall(digits):
+    X, y = digits
+    clf = LSHMLPClassifier(hidden_layer_sizes=(512, 512), max_iter=2,
+                           random_state=0).fit(X, y)
+    assert clf.layer_selection_ == ["lsh", "exact", "dense"]
+    assert clf.n_tables_[1] is None and clf.n_hash_bits_[1] is None
+    recall = active_set_recall(clf, X)
+    assert recall[1] == 1.0 and recall[2] is None
+    assert 0.0 < recall[0] < 1.0  # tables find a share of the true top-k
+    # The fitted attribute: the same probe over the first training rows.
+    assert clf.active_set_recall_ == active_set_recall(clf, X[:256])
+    forced = LSHMLPClassifier(hidden_layer_sizes=(512, 512), max_iter=2,
+                              random_state=0, selection="exact").fit(X, y)
+    assert forced.layer_selection_ == ["exact", "exact", "dense"]
+    assert forced.active_set_recall_ == [1.0, 1.0, None]
+    dense = LSHMLPRegressor(hidden_layer_sizes=(20,), max_iter=2,
+                            random_state=0).fit(X, y)
+    assert dense.layer_selection_ == ["dense", "dense"]
+    assert dense.active_set_recall_ == [None, None]
+
+
+def test_exact_layers_persist_and_continue(digits, tmp_path):
+    import joblib
+
+    X, y = digits
+    clf = LSHMLPClassifier(hidden_layer_sizes=(300, 300), max_iter=1,
+                           random_state=0, selection="exact")
+    clf.partial_fit(X, y, classes=np.arange(10))
+    joblib.dump(clf, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    clf.partial_fit(X, y)
+    loaded.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_recall_rejects_bad_max_samples(digits):
+    X, y = digits
+    clf = LSHMLPClassifier(hidden_layer_sizes=(300,), max_iter=1,
+                           random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="max_samples must be an int >= 1; got 0"):
+        active_set_recall(clf, X, max_samples=0)
