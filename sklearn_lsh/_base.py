@@ -252,7 +252,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     active_fraction=self.active_fraction,
                     candidate_factor=self.candidate_factor,
                     n_tables=self.n_tables, n_hash_bits=self.n_hash_bits,
-                    min_active=self.min_active, selection=self.selection,
+                    min_active=self.min_active, sampling=self.sampling,
+                    selection=self.selection,
                     input_nnz=input_nnz, input_density=input_density)
             configs.append(config)
             # A hashed layer's outputs are its active set: at most its budget

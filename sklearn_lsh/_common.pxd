@@ -36,6 +36,10 @@ cdef struct layer_t:
     const hash_family_t* family  # hashed by tables only (NULL when exact)
     const tables_t* tables       # hashed by tables only (NULL when exact)
     void* weights                # (n_out, n_in): a neuron's weights contiguous
+    # Exact layers over a sparse input: the weights again, (n_in, n_out), so
+    # that scoring every neuron streams one row per non-zero input instead of
+    # gathering from every neuron's row; kept equal to weights by each step.
+    void* weights_t
     void* bias                   # (n_out,)
     void* moment1_w              # Adam first moment / SGD velocity
     void* moment2_w              # Adam second moment (SGD: moment1_w again)
@@ -67,6 +71,7 @@ cdef struct scratch_t:
     query_scratch_t query
     int32_t* retrieved           # a query's result (n_out of the widest layer)
     double* scores               # pre-activations of the retrieved, for ranking
+    void* exact_scores           # (n_out) input part of every neuron's score
     double* pre_act              # (n_out) kept ranked pre-activation, by id
     int32_t* pre_marker          # set_stamp where pre_act holds this set's value
     int32_t* set_marker          # active-set membership, stamped

@@ -104,10 +104,11 @@ def selection_costs(config, fan_in, width, input_nnz):
 
 
 def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor,
-                n_tables, n_hash_bits, min_active, selection="lsh", input_nnz=None,
-                input_density=1.0):
+                n_tables, n_hash_bits, min_active, sampling="topk", selection="lsh",
+                input_nnz=None, input_density=1.0):
     """Active budget, K, L, bin size and selection of one hashed layer.
 
+    ``sampling`` is how the tables' answer is read (it sizes the buckets).
     ``selection`` 'auto' chooses between exact scores and table retrieval by
     ``selection_costs``, for an input of ``input_nnz`` non-zeros a sample
     (default: ``fan_in``, a dense input), ``input_density`` times what the
@@ -123,12 +124,19 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
         bin_size = 1 << min(3, int(math.log2(fan_in)))
         code_bits = int(math.log2(bin_size))
     n_candidates = min(width, math.ceil(budget * candidate_factor))
-    # Top-k ranks neurons by how many of the L buckets hold them, so it wants
-    # many tables; the buckets are sized so that the L buckets a query visits
-    # hold about 5x the candidates.
+    input_nnz = fan_in if input_nnz is None else input_nnz
+    # The L buckets a query visits hold about 5x the candidates. Top-k ranks
+    # neurons by how many of the L buckets hold them, a vote whose ranks are
+    # the better the more collisions it counts: where the exact ranking of the
+    # candidates costs more, its buckets grow until the ids a query visits
+    # (each a random read) cost about half that ranking.
     n_tables = 100 if n_tables == "auto" else int(n_tables)
     if n_hash_bits == "auto":
-        n_buckets = n_tables * width / (5 * n_candidates)
+        visited = 5 * n_candidates
+        if sampling == "topk":
+            visited = max(visited,
+                          n_candidates * input_nnz / (2 * RANDOM_READ_COST))
+        n_buckets = n_tables * width / visited
         k = round(math.log2(max(n_buckets, 2)) / code_bits)
         k = int(np.clip(k, 1, 24 // code_bits))
     else:
@@ -138,8 +146,7 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
                   n_hash_bits=k, n_tables=n_tables, bin_size=bin_size,
                   key_bits=min(k * code_bits, 24), min_active=min_active)
     if selection == "auto":
-        exact, lsh = selection_costs(config, fan_in, width,
-                                     fan_in if input_nnz is None else input_nnz)
+        exact, lsh = selection_costs(config, fan_in, width, input_nnz)
         # Exact scores find the true top-budget neurons; retrieval finds a
         # share of them.
         cheap = input_density <= MAX_EXACT_DENSITY and exact <= EXACT_PREMIUM * lsh

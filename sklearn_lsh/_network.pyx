@@ -235,6 +235,13 @@ cdef class BatchTrainer:
                 c.exact = hashing.selection == "exact"
                 if c.exact:
                     c.n_candidates = n_out  # every neuron, scored exactly
+                    if self.sparse_input if l == 0 else self.net.layers[l - 1].hashed:
+                        # Built from the weights checked above; the steps of
+                        # this worker keep it equal to them.
+                        weights_t = np.ascontiguousarray(
+                            np.asarray(layer.weights).T, dtype=self.dtype)
+                        c.weights_t = _ptr(weights_t)
+                        self._keep.append(weights_t)
                 else:
                     self._grow_hash_scratch(hashing.functions)
                     self._set_hashing(l, hashing.functions, hashing.tables)
@@ -323,6 +330,7 @@ cdef class BatchTrainer:
             "marker": (max_n, np.int32), "counts": (max_n, np.int32),
             "candidates": (max_n, np.int32), "retrieved": (max_n, np.int32),
             "scores": (max_n, np.float64), "pre_act": (max_n, np.float64),
+            "exact_scores": (max_n, self.dtype),
             "pre_marker": (max_n, np.int32), "set_marker": (max_n, np.int32),
             "nz_ids": (max(max_in, max_n), np.int32),
             "nz_vals": (max(max_in, max_n), self.dtype),
@@ -343,6 +351,7 @@ cdef class BatchTrainer:
             s.query.stamp = 0
             s.retrieved = <int32_t*> _ptr(rows["retrieved"][tid])
             s.scores = <double*> _ptr(rows["scores"][tid])
+            s.exact_scores = _ptr(rows["exact_scores"][tid])
             s.pre_act = <double*> _ptr(rows["pre_act"][tid])
             s.pre_marker = <int32_t*> _ptr(rows["pre_marker"][tid])
             s.set_marker = <int32_t*> _ptr(rows["set_marker"][tid])

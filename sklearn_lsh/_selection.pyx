@@ -16,7 +16,7 @@ from libc.string cimport memset
 
 from cython cimport floating
 
-from ._common cimport dot, gather_dot, layer_t, scratch_t
+from ._common cimport axpy, dot, gather_dot, layer_t, scratch_t
 from ._hashing cimport hash_dense_row, hash_sparse_row
 from ._openmp_helpers cimport omp_get_wtime
 from ._rng cimport splitmix64
@@ -135,17 +135,27 @@ cdef intp_t _rank(
     remain, the best first, and marks the kept ones' pre-activations.
     """
     cdef const floating* W = <const floating*> layer.weights
+    cdef const floating* W_t = <const floating*> layer.weights_t
     cdef const floating* bias = <const floating*> layer.bias
     cdef const floating* nz_vals = <const floating*> s.nz_vals
+    cdef floating* exact = <floating*> s.exact_scores
     cdef int32_t* candidates = s.retrieved
     cdef intp_t t, m = 0
     cdef int32_t k
+    if W_t != NULL:
+        # Every neuron a candidate: one streamed row per non-zero input.
+        memset(exact, 0, layer.n_out * sizeof(floating))
+        for t in range(nnz):
+            axpy(layer.n_out, nz_vals[t], W_t + <intp_t> s.nz_ids[t] * layer.n_out,
+                 exact)
     for t in range(n_retrieved):
         k = candidates[t]
         if s.set_marker[k] == s.set_stamp:
             continue
         candidates[m] = k
-        if in_dense != NULL:
+        if W_t != NULL:
+            s.scores[m] = bias[k] + exact[k]
+        elif in_dense != NULL:
             s.scores[m] = bias[k] + dot(layer.n_in, W + k * layer.n_in, in_dense)
         else:
             s.scores[m] = bias[k] + gather_dot(W + k * layer.n_in, s.nz_ids,

@@ -433,6 +433,21 @@ cdef void _update_neuron(
                 st.alpha, st, row_last, last, stamp)
         sgd_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
                 &grad_bias, NULL, 1, 0.0, st, row_last, NULL, NULL)
+    if layer.weights_t != NULL and st.solver != GRADIENT:
+        _copy_to_transposed(layer, k, W, cols, n_cols)
+
+
+cdef inline void _copy_to_transposed(layer_t* layer, int32_t k, const floating* W,
+                                     const int32_t* cols,
+                                     intp_t n_cols) noexcept nogil:
+    """Write entries of neuron k's row (``cols``, or all if NULL) to column k
+    of the layer's transposed weights. Neurons are stepped in parallel: each
+    writes its own column."""
+    cdef floating* W_t = <floating*> layer.weights_t
+    cdef intp_t c, j
+    for c in range(n_cols):
+        j = cols[c] if cols != NULL else c
+        W_t[j * layer.n_out + k] = W[j]
 
 
 cdef void _stamp_inputs(const network_t* net, int l, const batch_t* b,
@@ -520,6 +535,10 @@ cdef void catch_up(network_t* net, const step_t* st, floating tag) noexcept nogi
                     <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
                     1, st, layer.row_last[k], NULL, NULL)
             layer.row_last[k] = st.step
+            if layer.weights_t != NULL:
+                _copy_to_transposed(layer, <int32_t> k,
+                                    <const floating*> layer.weights + k * n_in,
+                                    NULL, n_in)
         if layer.col_last != NULL:
             for k in range(n_in):
                 layer.col_last[k] = st.step

@@ -5,6 +5,7 @@ diagnostic (sklearn_lsh.inspection)."""
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn_lsh._network import BatchTrainer as _BatchTrainer
 from test_network import BatchTrainer, make_data, make_network
 
 from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor
@@ -102,6 +103,17 @@ def _config(fan_in, width, **kw):
     return hash_config(fan_in, width, **{**params, **kw})
 
 
+def test_auto_key_length_follows_the_sampling():
+    # Union: the L buckets a query visits hold about 5x the 75 candidates.
+    assert _config(784, 1000, sampling="union")["n_hash_bits"] == 3
+    # Top-k over a dense 784-wide input: buckets grow until the visited ids
+    # cost about half the ranking (75 x 784 multiply-adds): one code a key.
+    assert _config(784, 1000, sampling="topk")["n_hash_bits"] == 1
+    # A cheap ranking (10 non-zeros) keeps the 5x rule.
+    assert _config(50, 256, active_fraction=0.25, sampling="topk",
+                   input_nnz=10)["n_hash_bits"] == 2
+
+
 def test_auto_selection_follows_the_cost_model():
     # A layer fed by a hashed 1000-wide layer at 5%: 50 x 1000 multiply-adds,
     # 5% of the dense layer's work: exact.
@@ -109,9 +121,9 @@ def test_auto_selection_follows_the_cost_model():
     # A dense input (the first layer, or below a dense layer): scoring every
     # neuron is the dense layer's work: tables.
     assert _config(784, 1000, input_nnz=784)["selection"] == "lsh"
-    # A wide output over a hashed layer's sparse output, still far cheaper
-    # through tables.
-    assert _config(2000, 500_000, input_nnz=100,
+    # A wide layer with a small budget over a hashed layer's sparse output:
+    # far cheaper through tables.
+    assert _config(2000, 500_000, active_fraction=1000, input_nnz=100,
                    input_density=0.05)["selection"] == "lsh"
     # Forced either way.
     assert _config(784, 1000, selection="exact")["selection"] == "exact"
@@ -167,3 +179,52 @@ def test_recall_rejects_bad_max_samples(digits):
                            random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="max_samples must be an int >= 1; got 0"):
         active_set_recall(clf, X, max_samples=0)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_exact_scores_follow_the_steps(solver):
+    """An exact layer over a sparse input scores through a transposed copy of
+    its weights, which each step (and the catch-up) keeps equal to them: after
+    training steps, the same worker still chooses NumPy's top-k of the
+    current weights."""
+    sizes = [30, 200, 150, 4]
+    specs = make_network(sizes, "relu", "softmax", np.float64, (False, False, False),
+                         seed=7)
+    _exact(specs[0], 20)
+    _exact(specs[1], 15)
+    if solver == "sgd":
+        for spec in specs:
+            spec["moment2_w"] = spec["moment2_b"] = None
+    X, Y, _, _ = make_data(40, sizes[0], sizes[-1], "softmax", np.float64, True,
+                           seed=8)
+    trainer = BatchTrainer(specs, 40, 2, sparse_input=True)
+    trainer.set_data(X, Y=Y)
+    params = dict(solver=solver, scale=1 / 10, alpha=1e-4, learning_rate=0.05,
+                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, momentum=0.9,
+                  nesterov=True)
+    rng = np.random.RandomState(0)
+    for step in range(6):
+        rows = rng.choice(40, 10, replace=False).astype(np.intp)
+        _BatchTrainer.run(trainer, rows, training=True, seed=step, **params)
+        if step == 3:
+            trainer.catch_up(**params)
+    rows = np.arange(40, dtype=np.intp)
+    _BatchTrainer.run(trainer, rows, training=False)
+    Xd = X.toarray()
+    moved = 0
+    for r in range(40):
+        # The hidden layer (exact over the CSR row): NumPy's top-k of the
+        # weights as they are now.
+        W, b = specs[0]["weights"], specs[0]["bias"]
+        z = W @ Xd[r] + b
+        got = trainer.active_ids[0][r, :trainer.n_active[0][r]]
+        np.testing.assert_array_equal(got, _top(z, 20))
+        h = np.zeros(sizes[1])
+        h[got] = trainer.activations[0][r, :len(got)]
+        W, b = specs[1]["weights"], specs[1]["bias"]
+        got = trainer.active_ids[1][r, :trainer.n_active[1][r]]
+        np.testing.assert_array_equal(got, _top(W @ h + b, 15))
+    for spec, first in zip(specs, make_network(sizes, "relu", "softmax", np.float64,
+                                               (False, False, False), seed=7)):
+        moved += not np.array_equal(spec["weights"], first["weights"])
+    assert moved == 3  # the steps did move every layer
