@@ -16,6 +16,8 @@ Suites (../shared/TARGETS.md has the targets):
   128 hidden), output widths 10^4, 10^5 and 670,091 at a fixed active budget:
   seconds per 10,000 training samples and peak memory, against dense PyTorch.
 - ``threads``: ``wide`` with 1 and 2 threads.
+- ``regression``: ``make_regression`` (5,000 x 100, 20 informative, noise 10,
+  hidden 1000) and ``load_diabetes`` (hidden 500), against MLPRegressor. R^2.
 
 Every run is a fresh process (so its peak memory is its own): the parent
 prints a Markdown table and writes ``SUITE.json``, ``SUITE.md`` and, with
@@ -84,6 +86,22 @@ def _load(spec):
             noise=0.4, random_state=0)
         n = spec["n_train"]
         return X[:n], X[n:], y[:n], y[n:]
+    if data in ("make_regression", "diabetes"):
+        from sklearn.datasets import load_diabetes, make_regression
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+
+        if data == "diabetes":
+            X, y = load_diabetes(return_X_y=True)
+        else:
+            X, y = make_regression(n_samples=5000, n_features=100, n_informative=20,
+                                   noise=10, random_state=1)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+        # Standardised features and target, as a user would feed MLPRegressor.
+        scaler = StandardScaler().fit(X_train)
+        scale = y_train.std()
+        return (scaler.transform(X_train), scaler.transform(X_test),
+                y_train / scale, y_test / scale)
     raise ValueError(data)
 
 
@@ -98,9 +116,10 @@ def _state_mb(est):
 
 
 def _fit_ours(spec, X_train, y_train):
-    from sklearn_lsh import LSHMLPClassifier
+    from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor
 
-    est = LSHMLPClassifier(**spec["params"])
+    cls = LSHMLPRegressor if spec["metric"] == "r2" else LSHMLPClassifier
+    est = cls(**spec["params"])
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -128,10 +147,11 @@ def _fit_ours(spec, X_train, y_train):
 
 
 def _fit_mlp(spec, X_train, y_train):
-    from sklearn.neural_network import MLPClassifier
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
     from threadpoolctl import threadpool_info
 
-    est = MLPClassifier(**spec["params"])
+    cls = MLPRegressor if spec["metric"] == "r2" else MLPClassifier
+    est = cls(**spec["params"])
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -255,6 +275,9 @@ def _evaluate(spec, est, X_test, y_test):
     from sklearn_lsh.metrics import precision_at_k
 
     metrics = {}
+    if spec["metric"] == "r2":
+        metrics["r2"] = float(est.score(X_test, y_test))
+        return metrics
     if spec["metric"] == "accuracy":
         metrics["accuracy"] = float(np.mean(est.predict(X_test) == y_test))
         return metrics
@@ -276,8 +299,10 @@ def child(spec):
     exact_peak = _reset_peak()
     est, seconds, info = fit(spec, X_train, y_train)
     peak = _rss_mb("VmHWM") - base
-    result = {**spec, **info, "fit_seconds": seconds,
-              "seconds_per_epoch": seconds / spec["epochs"],
+    # Regressors stop on tol before max_iter: their own count of epochs.
+    epochs = est.n_iter_ if spec["metric"] == "r2" else spec["epochs"]
+    result = {**spec, **info, "fit_seconds": seconds, "epochs": epochs,
+              "seconds_per_epoch": seconds / epochs,
               "peak_mb": peak if exact_peak else None,
               "n_train": X_train.shape[0]}
     if spec.get("samples_per_time"):
@@ -300,7 +325,7 @@ def run_child(spec):
         print(f"  {spec['name']}: failed ({reason})", flush=True)
         return {**spec, "error": reason}
     result = json.loads(lines[-1][len("RESULT "):])
-    shown = {k: result[k] for k in ("accuracy", "p_at_1", "seconds_per_epoch",
+    shown = {k: result[k] for k in ("accuracy", "r2", "p_at_1", "seconds_per_epoch",
                                     "seconds_per_10k_samples",
                                     "multiplication_share", "peak_mb")
              if result.get(k) is not None}
@@ -349,6 +374,21 @@ def suite_kdd2017(quick):
                           **common, "active_fraction": 0.05, "hash_family": "wta",
                           "n_hash_bits": 1, "n_tables": 4, "sampling": "union",
                           "candidate_factor": 3.0}})
+    return specs
+
+
+def suite_regression(quick):
+    """T9: regressors at the default active fraction against MLPRegressor."""
+    specs = []
+    for data, hidden in (("make_regression", (1000,)), ("diabetes", (500,))):
+        common = dict(hidden_layer_sizes=hidden, random_state=0,
+                      max_iter=50 if quick else 200)
+        base = dict(data=data, epochs=common["max_iter"], metric="r2",
+                    arch=f"{data}-{hidden[0]}")
+        specs.append({**base, "name": f"{data} {hidden[0]} MLPRegressor",
+                      "model": "mlp", "params": common})
+        specs.append({**base, "name": f"{data} {hidden[0]} ours", "model": "ours",
+                      "params": common})
     return specs
 
 
@@ -437,11 +477,11 @@ def suite_scale(quick):
 
 
 SUITES = {"kdd2017": suite_kdd2017, "wide": suite_wide, "scale": suite_scale,
-          "threads": suite_threads}
+          "threads": suite_threads, "regression": suite_regression}
 
 
 def markdown(results):
-    keys = ["name", "accuracy", "p_at_1", "p_at_5", "seconds_per_epoch",
+    keys = ["name", "accuracy", "r2", "p_at_1", "p_at_5", "seconds_per_epoch",
             "seconds_per_10k_samples", "multiplication_share", "selection",
             "recall", "peak_mb", "state_mb", "n_threads"]
     keys = [k for k in keys if any(r.get(k) is not None for r in results)]

@@ -170,6 +170,9 @@ class LayerHashing:
         The table count of 'threshold'.
     """
 
+    # Also the value of objects saved before exact selection existed.
+    selection = "lsh"
+
     def __init__(self, config, strategy, min_count):
         self.config = config
         # 'exact': every neuron scored over the input's non-zeros, no tables.
