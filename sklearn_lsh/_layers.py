@@ -170,13 +170,8 @@ class LayerHashing:
         The table count of 'threshold'.
     """
 
-    # Also the value of objects saved before exact selection existed.
-    selection = "lsh"
-
     def __init__(self, config, strategy, min_count):
         self.config = config
-        # 'exact': every neuron scored over the input's non-zeros, no tables.
-        self.selection = config.get("selection", "lsh")
         self.strategy = strategy
         self.min_count = min_count
         self.functions = None
@@ -187,6 +182,9 @@ class LayerHashing:
     budget = property(lambda self: self.config["budget"])
     n_candidates = property(lambda self: self.config["n_candidates"])
     min_active = property(lambda self: self.config["min_active"])
+    # 'exact': every neuron scored over the input's non-zeros, no tables
+    # ('lsh' in configs saved before exact selection existed).
+    selection = property(lambda self: self.config.get("selection", "lsh"))
 
     def rehash(self, weights, seed, n_threads):
         """New hash functions drawn from ``seed``, and tables built with them.

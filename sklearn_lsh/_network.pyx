@@ -235,7 +235,7 @@ cdef class BatchTrainer:
                 c.exact = hashing.selection == "exact"
                 if c.exact:
                     c.n_candidates = n_out  # every neuron, scored exactly
-                    if self.sparse_input if l == 0 else self.net.layers[l - 1].hashed:
+                    if self._reads_sparse(l):
                         # Built from the weights checked above; the steps of
                         # this worker keep it equal to them.
                         weights_t = np.ascontiguousarray(
@@ -250,6 +250,11 @@ cdef class BatchTrainer:
             max_in = max(max_in, n_in)
             self._slots(l, c)
         self._scratch(max_n, max_in)
+
+    cdef bint _reads_sparse(self, intp_t l):
+        """Whether layer l's input is sparse: CSR X, or a hashed layer's
+        active outputs (layers below l must be set up)."""
+        return self.sparse_input if l == 0 else self.net.layers[l - 1].hashed
 
     cdef _point_arrays(self, intp_t l, layer):
         """Check the layer's parameters and optimizer state; point at them."""
@@ -281,7 +286,7 @@ cdef class BatchTrainer:
         self.last_steps.append(row_last)
         self._keep.append(row_last)
         # A sparse input steps some entries of a row and not others.
-        if self.sparse_input if l == 0 else self.net.layers[l - 1].hashed:
+        if self._reads_sparse(l):
             if layer.hashing is not None:
                 last = np.zeros((c.n_out, c.n_in), dtype=np.int32)
                 c.entry_last = <int32_t*> _ptr(last)
