@@ -22,7 +22,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import ThreadpoolController
 
-from ._layers import hash_config, hashed_layers, new_network
+from ._layers import hash_config, hashed_layers, input_subspace, new_network
 from ._optimizer import LazyOptimizer
 from ._params import check_params
 from ._threads import effective_n_threads
@@ -224,7 +224,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         return [int(s) for s in sizes]
 
     # --------------------------------------------------------- initialisation
-    def _initialize(self, layer_units, dtype, input_nnz):
+    def _initialize(self, layer_units, dtype, input_nnz, X=None):
         self.n_iter_ = 0
         self.t_ = 0
         self.n_layers_ = len(layer_units)
@@ -243,6 +243,15 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                                          can_hash_output, self.out_activation_)
         configs = []
         input_density = 1.0  # X: what the dense network reads too
+        # A hashed first layer over a dense X may score in X's principal
+        # directions (estimated from X here, once).
+        subspace = None
+        batch_size = 200 if self.batch_size == "auto" else self.batch_size
+        if X is not None:
+            batch_size = min(batch_size, X.shape[0])
+        if (self.lsh_layers_[0] and self.selection == "auto" and X is not None
+                and not sp.issparse(X)):
+            subspace = input_subspace(X)
         for i, hashed in enumerate(self.lsh_layers_):
             config = None
             if hashed:
@@ -254,7 +263,9 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     n_tables=self.n_tables, n_hash_bits=self.n_hash_bits,
                     min_active=self.min_active, sampling=self.sampling,
                     selection=self.selection,
-                    input_nnz=input_nnz, input_density=input_density)
+                    input_nnz=input_nnz, input_density=input_density,
+                    captured=subspace[2] if i == 0 and subspace else None,
+                    batch_size=batch_size)
             configs.append(config)
             # A hashed layer's outputs are its active set: at most its budget
             # are non-zero in the next layer's input, all of them in the dense
@@ -271,7 +282,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             layer_units, dtype, self._random_state, activation=self.activation,
             out_activation=self.out_activation_, weight_init=self.weight_init,
             hashed=self.lsh_layers_, configs=configs, strategy=self.sampling,
-            min_count=self.sampling_threshold, n_threads=self._n_threads())
+            min_count=self.sampling_threshold, n_threads=self._n_threads(),
+            subspace=subspace and subspace[:2])
         for hashing in self._network.hashed:
             hashing.schedule(0, self.rebuild_schedule, self.rebuild_interval,
                              self.rebuild_decay)
@@ -372,7 +384,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             if first_pass:
                 input_nnz = (X.nnz / max(1, X.shape[0]) if sp.issparse(X)
                              else X.shape[1])
-                self._initialize(layer_units, X.dtype, input_nnz)
+                self._initialize(layer_units, X.dtype, input_nnz, X)
             else:
                 layers = self._network.layers
                 expected = [layers[0].weights.shape[1]] + [
@@ -609,11 +621,16 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 start = time.perf_counter()
                 # Tables of the weights as a dense optimizer would have them now.
                 self._optimizer.catch_up(worker)
-                network.rebuild(worker, self._random_state, self._n_threads(),
-                                kind=self.rebuild_schedule,
-                                interval=self.rebuild_interval,
-                                decay=self.rebuild_decay,
-                                rehash_interval=self.rehash_interval)
+                rebuilt = network.rebuild(
+                    worker, self._random_state, self._n_threads(),
+                    kind=self.rebuild_schedule, interval=self.rebuild_interval,
+                    decay=self.rebuild_decay, rehash_interval=self.rehash_interval)
+                for i in rebuilt:
+                    hashing = network.layers[i].hashing
+                    if hashing.selection == "subspace":
+                        # Projecting the weights is multiply-adds too.
+                        n_out, n_in = network.layers[i].weights.shape
+                        macs[i] += n_out * n_in * (hashing.rank + 1)
                 rebuild_seconds += time.perf_counter() - start
         self._optimizer.catch_up(worker)
         # The L2 term of MLP's loss, from the weights at the end of the epoch.

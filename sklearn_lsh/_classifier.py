@@ -96,7 +96,8 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         (``candidate_factor`` times the budget); under 'topk', whose count of
         collisions ranks the better the more it counts, larger where the exact
         ranking of the candidates costs more: the visited ids then cost about
-        half that ranking.
+        half that ranking. At most 8 (24 for 'simhash'): a key holds 24
+        bits.
     n_tables : int or 'auto', default='auto'
         L, tables per hashed layer. 'auto' is 100 (the KDD 2017 setting).
     active_fraction : float in (0, 1] or int >= 1, default=0.05
@@ -132,8 +133,12 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         pre-activation, every neuron scored over the input's non-zeros, no
         tables (costs ``n_out x nnz(input)`` multiply-adds a sample, cheap when
         the input is the sparse output of a hashed layer). 'auto' chooses per
-        layer from a cost model of both (input non-zeros, width, budget, K, L);
-        ``layer_selection_`` says what it chose.
+        layer from a cost model (input non-zeros, width, budget, K, L): exact
+        scores where they are cheap; for a first layer over a dense ``X``
+        whose variance lies mostly in a few directions (images, for example),
+        scores in those directions (estimated from ``X`` at the first fit),
+        the best candidates then ranked exactly ('subspace'); tables
+        otherwise. ``layer_selection_`` says what it chose.
     rebuild_schedule : {'exponential', 'fixed'}, default='exponential'
         When the tables are rebuilt from the current weights: first after
         ``rebuild_interval`` batches, then at intervals growing by
@@ -193,7 +198,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         Whether each weight layer hashes.
     layer_selection_ : list of str
         How each weight layer chooses its active neurons: 'dense' (all),
-        'lsh' (tables) or 'exact' (see ``selection``).
+        'lsh' (tables), 'exact' or 'subspace' (see ``selection``).
     active_set_recall_ : list of float or None
         Per weight layer, the recall of the exact top-budget neurons (by
         pre-activation) in the active sets the layer chose on up to 256

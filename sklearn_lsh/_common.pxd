@@ -27,6 +27,7 @@ cdef struct layer_t:
     int activation
     bint hashed                  # computes an active set of its neurons
     bint exact                   # hashed: the set by exact scores, no tables
+    bint subspace                # hashed: candidates by scores in a subspace
     intp_t width                 # slot width per sample (n_out if dense)
     intp_t budget                # hashed: at most this many retrieved
     intp_t n_candidates          # hashed: retrieved, then the best budget kept
@@ -41,6 +42,15 @@ cdef struct layer_t:
     # gathering from every neuron's row; kept equal to weights by each step.
     void* weights_t
     void* bias                   # (n_out,)
+    # Subspace layers: the candidates are the neurons of largest score
+    # bias + offset + projected . (basis^T x - center), with basis (n_in, rank)
+    # the input's principal directions and projected = weights . basis,
+    # offset = weights . mean input as of the last refresh.
+    intp_t rank
+    const void* sub_basis        # (n_in, rank)
+    const void* sub_center       # (rank,) basis^T mean input
+    const void* sub_projected    # (n_out, rank)
+    const void* sub_offset       # (n_out,)
     void* moment1_w              # Adam first moment / SGD velocity
     void* moment2_w              # Adam second moment (SGD: moment1_w again)
     void* moment1_b
@@ -72,6 +82,7 @@ cdef struct scratch_t:
     int32_t* retrieved           # a query's result (n_out of the widest layer)
     double* scores               # pre-activations of the retrieved, for ranking
     void* exact_scores           # (n_out) input part of every neuron's score
+    void* sub_coords             # (rank) a subspace layer's input coordinates
     double* pre_act              # (n_out) kept ranked pre-activation, by id
     int32_t* pre_marker          # set_stamp where pre_act holds this set's value
     int32_t* set_marker          # active-set membership, stamped

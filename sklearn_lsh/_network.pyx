@@ -114,8 +114,11 @@ cdef class BatchTrainer:
         ``moment1_w``, ``moment1_b`` and ``moment2_w``, ``moment2_b`` (same
         shapes as weights/bias; the second moments may be None, for SGD), and
         ``hashing``: None for a dense layer, else an object with ``selection``
-        ('lsh' or 'exact': every neuron scored, no tables), ``functions``
-        (HashFunctions) and ``tables`` (HashTables) unless exact, ``budget``,
+        ('lsh'; 'exact': every neuron scored, no tables; 'subspace': every
+        neuron scored in a subspace of the input, then the best ranked),
+        ``functions`` (HashFunctions) and ``tables`` (HashTables) for 'lsh',
+        ``rank``, ``basis``, ``center_coords``, ``projected`` and ``offset``
+        for 'subspace' (see ``LayerHashing``), ``budget``,
         ``n_candidates`` (retrieved, ranked by pre-activation, the best
         ``budget`` kept), ``min_active``, ``strategy`` (str) and ``min_count``.
     batch_size : int
@@ -157,7 +160,7 @@ cdef class BatchTrainer:
     cdef readonly list last_steps   # per layer (n_out,) int32 rows' last steps
     cdef readonly int32_t step      # steps taken since built
     cdef readonly int64_t step_base
-    cdef intp_t _scratch_hash, _scratch_hashes, _scratch_tables
+    cdef intp_t _scratch_hash, _scratch_hashes, _scratch_tables, _scratch_rank
     cdef CatchUp _catch_up
     cdef tuple _catch_up_key
 
@@ -192,6 +195,7 @@ cdef class BatchTrainer:
         self._data = None
         self._hashing = [None] * len(layers)
         self._scratch_hash = self._scratch_hashes = self._scratch_tables = 1
+        self._scratch_rank = 1
         self.n_active, self.macs, self.activations, self.active_ids = [], [], [], []
         self.last_steps = []
         self.net.n_layers = len(layers)
@@ -242,6 +246,8 @@ cdef class BatchTrainer:
                             np.asarray(layer.weights).T, dtype=self.dtype)
                         c.weights_t = _ptr(weights_t)
                         self._keep.append(weights_t)
+                elif hashing.selection == "subspace":
+                    self._point_subspace(l, hashing)
                 else:
                     self._grow_hash_scratch(hashing.functions)
                     self._set_hashing(l, hashing.functions, hashing.tables)
@@ -250,6 +256,25 @@ cdef class BatchTrainer:
             max_in = max(max_in, n_in)
             self._slots(l, c)
         self._scratch(max_n, max_in)
+
+    cdef _point_subspace(self, intp_t l, hashing):
+        """Point a subspace layer at its basis and projected weights."""
+        cdef layer_t* c = &self.net.layers[l]
+        rank = hashing.rank
+        arrays = [_checked(getattr(hashing, name), f"{name} of layer {l}", shape,
+                           self.dtype, writeable=False)
+                  for name, shape in (("basis", (c.n_in, rank)),
+                                      ("center_coords", (rank,)),
+                                      ("projected", (c.n_out, rank)),
+                                      ("offset", (c.n_out,)))]
+        c.subspace = True
+        c.rank = rank
+        c.sub_basis = _ptr(arrays[0])
+        c.sub_center = _ptr(arrays[1])
+        c.sub_projected = _ptr(arrays[2])
+        c.sub_offset = _ptr(arrays[3])
+        self._keep += arrays
+        self._scratch_rank = max(self._scratch_rank, rank)
 
     cdef bint _reads_sparse(self, intp_t l):
         """Whether layer l's input is sparse: CSR X, or a hashed layer's
@@ -336,6 +361,7 @@ cdef class BatchTrainer:
             "candidates": (max_n, np.int32), "retrieved": (max_n, np.int32),
             "scores": (max_n, np.float64), "pre_act": (max_n, np.float64),
             "exact_scores": (max_n, self.dtype),
+            "sub_coords": (self._scratch_rank, self.dtype),
             "pre_marker": (max_n, np.int32), "set_marker": (max_n, np.int32),
             "nz_ids": (max(max_in, max_n), np.int32),
             "nz_vals": (max(max_in, max_n), self.dtype),
@@ -357,6 +383,7 @@ cdef class BatchTrainer:
             s.retrieved = <int32_t*> _ptr(rows["retrieved"][tid])
             s.scores = <double*> _ptr(rows["scores"][tid])
             s.exact_scores = _ptr(rows["exact_scores"][tid])
+            s.sub_coords = _ptr(rows["sub_coords"][tid])
             s.pre_act = <double*> _ptr(rows["pre_act"][tid])
             s.pre_marker = <int32_t*> _ptr(rows["pre_marker"][tid])
             s.set_marker = <int32_t*> _ptr(rows["set_marker"][tid])
@@ -401,7 +428,8 @@ cdef class BatchTrainer:
     def set_hashing(self, intp_t layer, HashFunctions functions, HashTables tables):
         """Point a layer hashed by tables at new hash functions and tables."""
         if (not 0 <= layer < self.net.n_layers or not self.net.layers[layer].hashed
-                or self.net.layers[layer].exact):
+                or self.net.layers[layer].exact
+                or self.net.layers[layer].subspace):
             raise ValueError(f"layer {layer} is not a layer of this worker that "
                              "retrieves through tables")
         self._set_hashing(layer, functions, tables)

@@ -155,8 +155,9 @@ def check_params(estimator):
     InvalidParameterError
         A ValueError naming the parameter and its value: for ``solver='lbfgs'``
         (and why), a ``hidden_layer_sizes`` array-like with an element that is
-        not an int >= 1, an ``lsh_layers`` list with an element that is not an
-        int.
+        not an int >= 1, an ``n_hash_bits`` whose keys would exceed 24 bits
+        (K > 24 for SimHash, K > 8 for the other families), an ``lsh_layers``
+        list with an element that is not an int.
     """
     name = type(estimator).__name__
     if estimator.solver == "lbfgs":
@@ -171,6 +172,18 @@ def check_params(estimator):
             f"The 'hidden_layer_sizes' parameter of {name} must be an int in the "
             "range [1, inf) or an array-like of them (one width per hidden "
             f"layer). Got {sizes!r} instead."
+        )
+    k = estimator.n_hash_bits
+    # SimHash codes are 1 bit; WTA, DWTA and MinHash codes 3 (bins of 8, for
+    # inputs of 8 or more features). Longer keys are mixed down to 24 bits:
+    # every neuron in a bucket of its own, queries that find nothing.
+    max_k = 24 if estimator.hash_family == "simhash" else 8
+    if k != "auto" and k > max_k:
+        raise InvalidParameterError(
+            f"The 'n_hash_bits' parameter of {name} must be 'auto' or an int in "
+            f"the range [1, {max_k}] with hash_family="
+            f"{estimator.hash_family!r}: a key holds at most 24 bits "
+            f"({24 // max_k} a code). Got {k!r} instead."
         )
     layers = estimator.lsh_layers
     if not isinstance(layers, str) and not _all_ints(layers):

@@ -82,7 +82,7 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
     hash_family : {'dwta', 'wta', 'simhash', 'minhash'}, default='dwta'
         LSH family.
     n_hash_bits : int or 'auto', default='auto'
-        K.
+        K, at most 8 (24 for 'simhash'; see LSHMLPClassifier).
     n_tables : int or 'auto', default='auto'
         L.
     active_fraction : float in (0, 1] or int >= 1, default=0.05
@@ -104,9 +104,18 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
     lsh_layers : 'auto', 'all', 'none' or list of int, default='auto'
         Which hidden layers hash.
     selection : {'auto', 'lsh', 'exact'}, default='auto'
-        How a hashed layer chooses its active neurons: through its tables,
-        exactly (every neuron scored over the input's non-zeros), or, under
-        'auto', by a cost model of both; see ``LSHMLPClassifier``.
+        How a hashed layer chooses its active neurons. 'lsh': the neurons its
+        input's hash retrieves from the tables (the best ``budget`` of them by
+        pre-activation). 'exact': the ``budget`` neurons of largest
+        pre-activation, every neuron scored over the input's non-zeros, no
+        tables (costs ``n_out x nnz(input)`` multiply-adds a sample, cheap when
+        the input is the sparse output of a hashed layer). 'auto' chooses per
+        layer from a cost model (input non-zeros, width, budget, K, L): exact
+        scores where they are cheap; for a first layer over a dense ``X``
+        whose variance lies mostly in a few directions (images, for example),
+        scores in those directions (estimated from ``X`` at the first fit),
+        the best candidates then ranked exactly ('subspace'); tables
+        otherwise. ``layer_selection_`` says what it chose.
     rebuild_schedule : {'exponential', 'fixed'}, default='exponential'
         Table rebuild schedule.
     rebuild_interval : int, default=50

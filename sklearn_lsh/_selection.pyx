@@ -6,7 +6,10 @@ more are retrieved than the budget allows (``n_candidates > budget``), the
 candidates' pre-activations are computed exactly and the largest kept (the k
 winners among the candidates). A layer whose selection is exact skips the
 tables: every neuron is a candidate, scored over the input's non-zeros (the
-exact top-budget neurons, at n_out x nnz multiply-adds). In the output layer
+exact top-budget neurons, at n_out x nnz multiply-adds). A subspace layer
+(one reading the network's dense input, whose variance lies mostly in a few
+directions) scores every neuron in those directions, at rank x (nnz + n_out),
+and ranks the best n_candidates exactly. In the output layer
 the sample's true labels come first. A set smaller than ``min_active`` is padded with random neurons
 drawn from a stream seeded by the batch and the sample's own keys, so that
 equal rows get equal active sets and a prediction depends on its row alone.
@@ -89,6 +92,18 @@ cdef intp_t _nonzeros(const int32_t* in_ids, const floating* in_vals, intp_t in_
     return nnz
 
 
+cdef intp_t _dense_nonzeros(const floating* x, intp_t n, scratch_t* s) noexcept nogil:
+    """Copy the non-zeros of a dense row to s.nz_ids / s.nz_vals; count them."""
+    cdef floating* nz_vals = <floating*> s.nz_vals
+    cdef intp_t t, nnz = 0
+    for t in range(n):
+        if x[t] != 0:
+            s.nz_ids[nnz] = <int32_t> t
+            nz_vals[nnz] = x[t]
+            nnz += 1
+    return nnz
+
+
 cdef intp_t _retrieve(
     const layer_t* layer,
     const floating* in_dense,
@@ -119,6 +134,46 @@ cdef intp_t _retrieve(
     nnz_out[0] = nnz
     return query_row(layer.tables, s.keys, layer.strategy, layer.n_candidates,
                      layer.min_count, &s.query, s.retrieved)
+
+
+cdef intp_t _subspace_candidates(
+    const layer_t* layer,
+    const floating* nz_vals,
+    intp_t nnz,
+    scratch_t* s,
+) noexcept nogil:
+    """The n_candidates neurons of largest subspace score, in s.retrieved.
+
+    The input (its non-zeros: s.nz_ids, nz_vals) in the basis, less the
+    mean input, then every neuron's score through its projected weights:
+    rank x (nnz + n_out) multiply-adds, loops of `rank` (a few dozen) left
+    to the compiler.
+    """
+    cdef const floating* basis = <const floating*> layer.sub_basis
+    cdef const floating* center = <const floating*> layer.sub_center
+    cdef const floating* projected = <const floating*> layer.sub_projected
+    cdef const floating* offset = <const floating*> layer.sub_offset
+    cdef const floating* bias = <const floating*> layer.bias
+    cdef floating* coords = <floating*> s.sub_coords
+    cdef const floating* row
+    cdef intp_t rank = layer.rank, t, j
+    cdef floating x, score
+    for j in range(rank):
+        coords[j] = -center[j]
+    for t in range(nnz):
+        x = nz_vals[t]
+        row = basis + <intp_t> s.nz_ids[t] * rank
+        for j in range(rank):
+            coords[j] += x * row[j]
+    for t in range(layer.n_out):
+        row = projected + t * rank
+        score = bias[t] + offset[t]
+        for j in range(rank):
+            score += row[j] * coords[j]
+        s.scores[t] = score
+        s.retrieved[t] = <int32_t> t
+    _select_best(s.scores, s.retrieved, layer.n_out, layer.n_candidates)
+    return min(layer.n_candidates, layer.n_out)
 
 
 cdef intp_t _rank(
@@ -195,6 +250,18 @@ cdef intp_t choose_active(
         for t in range(layer.n_out):
             candidates[t] = <int32_t> t
         n_candidates = layer.n_out
+    elif layer.subspace:
+        start = omp_get_wtime()
+        if in_ids == NULL:
+            # The ranking below reads the non-zeros too (images: about half).
+            nnz = _dense_nonzeros(in_dense, layer.n_in, s)
+            in_dense = NULL
+        else:
+            nnz = _nonzeros(in_ids, in_vals, in_n, s)
+        n_candidates = _subspace_candidates(layer, <const floating*> s.nz_vals,
+                                            nnz, s)
+        hash_seconds[0] += omp_get_wtime() - start
+        rank_macs[0] += layer.rank * (layer.n_out + nnz)
     else:
         start = omp_get_wtime()
         n_candidates = _retrieve(layer, in_dense, in_ids, in_vals, in_n, s, &nnz)

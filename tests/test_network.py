@@ -72,6 +72,8 @@ class Spec(dict):
 
     def __getattr__(self, name):
         if name == "hashing":
+            if "hashing" in self:
+                return self["hashing"]  # a LayerHashing
             selection = self.get("selection", "lsh")
             if self.get("tables") is None and selection != "exact":
                 return None

@@ -112,7 +112,7 @@ GOOD = {
     "max_fun": [1],
     "weight_init": ["auto", "glorot", "fan_in"],
     "hash_family": ["dwta", "wta", "simhash", "minhash"],
-    "n_hash_bits": ["auto", 1, 16],
+    "n_hash_bits": ["auto", 1, 8],
     "n_tables": ["auto", 1, 100],
     "active_fraction": [1, 64, np.int64(3), 1.0, 0.05, np.float32(0.5),
                         np.float64(0.25)],
@@ -203,6 +203,10 @@ MESSAGES = [
      "The 'hidden_layer_sizes' parameter of LSHMLPClassifier must be an int in "
      "the range [1, inf) or an array-like of them (one width per hidden layer). "
      "Got (10, 0) instead."),
+    ("n_hash_bits", 40,
+     "The 'n_hash_bits' parameter of LSHMLPClassifier must be 'auto' or an int in "
+     "the range [1, 8] with hash_family='dwta': a key holds at most 24 bits "
+     "(3 a code). Got 40 instead."),
     ("lsh_layers", [0.5],
      "The 'lsh_layers' parameter of LSHMLPClassifier must be a str among "
      "{'all', 'auto', 'none'} or an array-like of ints (weight-layer indices, "
@@ -216,6 +220,17 @@ def test_message_in_full(name, value, message):
     with pytest.raises(InvalidParameterError) as exc:
         _validate(LSHMLPClassifier, **{name: value})
     assert str(exc.value) == message
+
+
+def test_key_length_limit_follows_the_family():
+    # One bit a SimHash code: 24 codes fill a key.
+    _validate(LSHMLPClassifier, hash_family="simhash", n_hash_bits=24)
+    with pytest.raises(InvalidParameterError, match=r"\[1, 24\] with "
+                       r"hash_family='simhash'.*Got 25 instead"):
+        _validate(LSHMLPClassifier, hash_family="simhash", n_hash_bits=25)
+    with pytest.raises(InvalidParameterError, match=r"\[1, 8\] with "
+                       r"hash_family='wta'.*Got 9 instead"):
+        _validate(LSHMLPRegressor, hash_family="wta", n_hash_bits=9)
 
 
 # ----------------------------------------------------------------------------

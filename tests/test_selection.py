@@ -1,15 +1,21 @@
-"""Active-set selection (_selection.pyx): exact scores against NumPy's top-k,
-the cost model that chooses between exact scores and tables, and the recall
-diagnostic (sklearn_lsh.inspection)."""
+"""Active-set selection (_selection.pyx): exact and subspace scores against
+NumPy, the cost model that chooses between exact scores, subspace scores and
+tables, and the recall diagnostic (sklearn_lsh.inspection)."""
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import load_digits
 from sklearn_lsh._network import BatchTrainer as _BatchTrainer
 from test_network import BatchTrainer, make_data, make_network
 
 from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor
-from sklearn_lsh._layers import hash_config
+from sklearn_lsh._layers import (
+    SUBSPACE_MIN_ROWS,
+    LayerHashing,
+    hash_config,
+    input_subspace,
+)
 from sklearn_lsh.inspection import active_set_recall
 
 
@@ -228,3 +234,142 @@ def test_exact_scores_follow_the_steps(solver):
                                                (False, False, False), seed=7)):
         moved += not np.array_equal(spec["weights"], first["weights"])
     assert moved == 3  # the steps did move every layer
+
+
+# ------------------------------------------------------------------ subspace
+def _low_rank(n, n_features, rank, seed, zeros=0.0):
+    """Rows near a rank-`rank` subspace; a share `zeros` of entries set to 0."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, rank) @ rng.randn(rank, n_features)
+    X += 0.05 * rng.randn(n, n_features)
+    X[rng.uniform(size=X.shape) < zeros] = 0.0
+    return X
+
+
+def test_input_subspace_finds_the_principal_directions():
+    X = _low_rank(500, 40, 3, seed=0) + 2.0
+    center, components, captured = input_subspace(X)
+    np.testing.assert_allclose(center, X.mean(axis=0))
+    np.testing.assert_allclose(components @ components.T, np.eye(len(components)),
+                               atol=1e-10)
+    assert captured[2] > 0.99 and captured[1] < 0.99
+    assert np.all(np.diff(captured) >= 0) and captured[-1] <= 1 + 1e-12
+    # Nothing to estimate from: too few rows, a constant or a sparse input.
+    assert input_subspace(X[:SUBSPACE_MIN_ROWS - 1]) is None
+    assert input_subspace(np.ones((100, 5))) is None
+    assert input_subspace(sp.csr_matrix(X)) is None
+
+
+def test_auto_selection_scores_in_a_subspace_where_the_variance_lies():
+    # 75 candidates over 784 inputs and 1000 neurons: 16 directions cost half
+    # the exact ranking of the candidates.
+    flat = np.linspace(0.3, 0.95, 64)  # 16 directions hold 0.45 of the variance
+    assert _config(784, 1000, captured=flat)["selection"] == "lsh"
+    config = _config(784, 1000, captured=np.full(64, 0.7), batch_size=128)
+    assert config["selection"] == "subspace" and config["rank"] == 16
+    # Refreshing 1000 x 784 x 16 costs half what 7 batches of 128 spend scoring.
+    assert config["refresh_interval"] == 7
+    # Exact scores first where they are cheap; forced choices stay forced.
+    assert _config(1000, 1000, input_nnz=50, input_density=0.05,
+                   captured=np.ones(64))["selection"] == "exact"
+    assert _config(784, 1000, selection="lsh",
+                   captured=np.ones(64))["selection"] == "lsh"
+    # Every neuron a candidate: nothing for the scores to choose.
+    assert _config(784, 1000, active_fraction=1.0,
+                   captured=np.ones(64))["selection"] == "lsh"
+    # Too narrow an input for a direction to pay: 10 features, 500 neurons.
+    assert _config(10, 500, captured=np.ones(9))["selection"] == "lsh"
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_subspace_selection_is_numpy_reference(sparse, dtype):
+    """Candidates: the n_candidates largest scores in the subspace; kept: the
+    budget largest exact pre-activations among them, over the non-zeros."""
+    n, sizes, rank = 40, [60, 300, 5], 4
+    specs = make_network(sizes, "relu", "softmax", dtype, (False, False), seed=5)
+    X = _low_rank(200, sizes[0], 3, seed=6, zeros=0.3)  # the first n a batch
+    config = dict(budget=12, n_candidates=30, min_active=0, rank=rank,
+                  selection="subspace", refresh_interval=1)
+    hashing = LayerHashing(config, "topk", 1)
+    center, components, _ = input_subspace(X)
+    hashing.set_subspace(center, components, specs[0]["weights"])
+    specs[0]["hashing"] = hashing
+    Xin = sp.csr_matrix(X.astype(dtype)) if sparse else X.astype(dtype)
+    trainer = BatchTrainer(specs, n, 2, inference_only=True)
+    trainer.run(Xin, np.arange(n, dtype=np.intp), training=False)
+    W = specs[0]["weights"].astype(np.float64)
+    b = specs[0]["bias"].astype(np.float64)
+    U = components[:rank].T
+    for r in range(n):
+        x = X[r].astype(dtype).astype(np.float64)
+        score = b + W @ center + (W @ U) @ (U.T @ (x - center))
+        candidates = _top(score, 30)
+        z = W @ x + b
+        expected = np.sort(candidates[_top(z[candidates], 12)])
+        got = trainer.active_ids[0][r, :trainer.n_active[0][r]]
+        if dtype == np.float64:
+            np.testing.assert_array_equal(got, expected)
+        else:
+            assert len(np.intersect1d(got, expected)) >= 11
+        nnz = np.count_nonzero(x)
+        assert trainer.macs[0][r] == rank * (sizes[1] + nnz) + 30 * nnz
+
+
+@pytest.fixture(scope="module")
+def low_rank_classes():
+    rng = np.random.RandomState(0)
+    Z = rng.randn(1200, 4)
+    X = Z @ rng.randn(4, 300) + 0.05 * rng.randn(1200, 300)
+    y = (Z[:, 0] > 0).astype(int) + 2 * (Z[:, 1] > 0)
+    return X, y
+
+
+def test_estimator_scores_a_low_rank_input_in_its_subspace(low_rank_classes,
+                                                           tmp_path):
+    import joblib
+
+    X, y = low_rank_classes
+    params = dict(hidden_layer_sizes=(600,), max_iter=3, random_state=0)
+    clf = LSHMLPClassifier(**params).fit(X, y)
+    assert clf.layer_selection_ == ["subspace", "dense"]
+    assert clf.n_hash_bits_ == [None, None] and clf.n_tables_ == [None, None]
+    assert clf.active_set_recall_[0] >= 0.9
+    assert clf.score(X, y) > 0.9
+    # The same bits again; tables rather than directions when forced.
+    again = LSHMLPClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(again.coefs_[0], clf.coefs_[0])
+    forced = LSHMLPClassifier(**params, selection="lsh").fit(X, y)
+    assert forced.layer_selection_ == ["lsh", "dense"]
+    assert forced.active_set_recall_[0] < clf.active_set_recall_[0]
+    # Saved, loaded read-only, and trained on as the original.
+    joblib.dump(clf, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    clf.partial_fit(X, y)
+    loaded.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_subspace_refresh_and_early_stopping(low_rank_classes):
+    X, y = low_rank_classes
+    clf = LSHMLPClassifier(hidden_layer_sizes=(600,), max_iter=6, random_state=0,
+                           early_stopping=True, n_iter_no_change=2).fit(X, y)
+    network = clf._network
+    layer = network.layers[0]
+    hashing = layer.hashing
+    assert hashing.selection == "subspace"
+    # A restored snapshot (early stopping's best) is projected again.
+    best = network.snapshot()
+    layer.weights += 0.5
+    hashing.rebuild(layer.weights, 1)
+    network.restore(best)
+    np.testing.assert_allclose(hashing.projected, best[0][0] @ hashing.basis,
+                               rtol=1e-10)
+    np.testing.assert_allclose(hashing.offset, best[0][0] @ hashing.center,
+                               rtol=1e-10)
+    # A first partial_fit batch too small to estimate directions from: tables.
+    small = LSHMLPClassifier(hidden_layer_sizes=(600,), random_state=0)
+    small.partial_fit(X[:SUBSPACE_MIN_ROWS - 1], y[:SUBSPACE_MIN_ROWS - 1],
+                      classes=np.arange(4))
+    assert small.layer_selection_[0] == "lsh"
