@@ -261,7 +261,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     active_fraction=self.active_fraction,
                     candidate_factor=self.candidate_factor,
                     n_tables=self.n_tables, n_hash_bits=self.n_hash_bits,
-                    min_active=self.min_active, sampling=self.sampling,
+                    min_active=self.min_active,
                     selection=self.selection,
                     input_nnz=input_nnz, input_density=input_density,
                     captured=subspace[2] if i == 0 and subspace else None,
@@ -617,9 +617,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     fan_in = n_batch * n_in
                 dense_macs[i] += fan_in * n_out
             network.n_batches += 1
-            if network.rebuild_due():
+            due = network.rebuild_due()
+            if due:
                 start = time.perf_counter()
-                # Tables of the weights as a dense optimizer would have them now.
+                # Tables (and projections) of the weights as a dense optimizer
+                # would have them now.
                 self._optimizer.catch_up(worker)
                 rebuilt = network.rebuild(
                     worker, self._random_state, self._n_threads(),

@@ -93,11 +93,8 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
     n_hash_bits : int or 'auto', default='auto'
         K, codes per table key. 'auto' sizes the buckets so that the
         ``n_tables`` buckets a query visits hold about 5 times the candidates
-        (``candidate_factor`` times the budget); under 'topk', whose count of
-        collisions ranks the better the more it counts, larger where the exact
-        ranking of the candidates costs more: the visited ids then cost about
-        half that ranking. At most 8 (24 for 'simhash'): a key holds 24
-        bits.
+        (``candidate_factor`` times the budget). At most 8 (24 for
+        'simhash'): a key holds 24 bits.
     n_tables : int or 'auto', default='auto'
         L, tables per hashed layer. 'auto' is 100 (the KDD 2017 setting).
     active_fraction : float in (0, 1] or int >= 1, default=0.05

@@ -127,10 +127,13 @@ def input_subspace(X, random_state=0):
         # Evenly spaced rows, not the first ones: data sorted by class stays
         # represented, and no draw is taken from the estimator's generator.
         X = X[np.linspace(0, n_rows - 1, SUBSPACE_SAMPLE_ROWS).astype(np.intp)]
-    X = np.asarray(X, dtype=np.float64)
-    center = X.mean(axis=0)
-    X = X - center
-    total = float(np.einsum("ij,ij->", X, X))
+    else:
+        X = np.array(X)  # a copy, centred in place below
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    center = X.mean(axis=0, dtype=np.float64)
+    X -= center.astype(X.dtype)
+    total = float(np.einsum("ij,ij->", X, X, dtype=np.float64))
     if total == 0.0:
         return None
     n_components = min(MAX_SUBSPACE_RANK, n_features - 1, X.shape[0] - 1)
@@ -147,11 +150,10 @@ def subspace_rank(config, width, input_nnz):
 
 
 def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor,
-                n_tables, n_hash_bits, min_active, sampling="topk", selection="lsh",
+                n_tables, n_hash_bits, min_active, selection="lsh",
                 input_nnz=None, input_density=1.0, captured=None, batch_size=200):
     """Active budget, K, L, bin size and selection of one hashed layer.
 
-    ``sampling`` is how the tables' answer is read (it sizes the buckets).
     ``selection`` 'auto' chooses between exact scores, subspace scores and
     table retrieval by ``selection_costs``, for an input of ``input_nnz``
     non-zeros a sample (default: ``fan_in``, a dense input), ``input_density``
@@ -171,18 +173,10 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
         code_bits = int(math.log2(bin_size))
     n_candidates = min(width, math.ceil(budget * candidate_factor))
     input_nnz = fan_in if input_nnz is None else input_nnz
-    # The L buckets a query visits hold about 5x the candidates. Top-k ranks
-    # neurons by how many of the L buckets hold them, a vote whose ranks are
-    # the better the more collisions it counts: where the exact ranking of the
-    # candidates costs more, its buckets grow until the ids a query visits
-    # (each a random read) cost about half that ranking.
+    # The L buckets a query visits hold about 5x the candidates.
     n_tables = 100 if n_tables == "auto" else int(n_tables)
     if n_hash_bits == "auto":
-        visited = 5 * n_candidates
-        if sampling == "topk":
-            visited = max(visited,
-                          n_candidates * input_nnz / (2 * RANDOM_READ_COST))
-        n_buckets = n_tables * width / visited
+        n_buckets = n_tables * width / (5 * n_candidates)
         k = round(math.log2(max(n_buckets, 2)) / code_bits)
         k = int(np.clip(k, 1, 24 // code_bits))
     else:
@@ -393,9 +387,9 @@ class Network:
                             hash_output=hash_output)
 
     def rebuild_due(self):
-        """Whether a hashed layer's tables are due for a rebuild."""
-        return any(h.next_rebuild is not None and self.n_batches >= h.next_rebuild
-                   for h in self.hashed)
+        """The hashed layers due for a rebuild (tables) or refresh (subspace)."""
+        return [h for h in self.hashed
+                if h.next_rebuild is not None and self.n_batches >= h.next_rebuild]
 
     def rebuild(self, worker, random_state, n_threads, *, kind, interval, decay,
                 rehash_interval):

@@ -109,15 +109,12 @@ def _config(fan_in, width, **kw):
     return hash_config(fan_in, width, **{**params, **kw})
 
 
-def test_auto_key_length_follows_the_sampling():
-    # Union: the L buckets a query visits hold about 5x the 75 candidates.
-    assert _config(784, 1000, sampling="union")["n_hash_bits"] == 3
-    # Top-k over a dense 784-wide input: buckets grow until the visited ids
-    # cost about half the ranking (75 x 784 multiply-adds): one code a key.
-    assert _config(784, 1000, sampling="topk")["n_hash_bits"] == 1
-    # A cheap ranking (10 non-zeros) keeps the 5x rule.
-    assert _config(50, 256, active_fraction=0.25, sampling="topk",
-                   input_nnz=10)["n_hash_bits"] == 2
+def test_auto_key_length_sizes_the_buckets():
+    # The L buckets a query visits hold about 5x the 75 candidates:
+    # 100 x 1000 / 375 = 267 buckets, 3-bit codes: K = 3.
+    assert _config(784, 1000)["n_hash_bits"] == 3
+    # 1-bit SimHash codes: K = 8.
+    assert _config(784, 1000, hash_family="simhash")["n_hash_bits"] == 8
 
 
 def test_auto_selection_follows_the_cost_model():
