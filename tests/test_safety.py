@@ -166,6 +166,16 @@ def test_interrupted_table_build_leaves_valid_tables():
     expected = HashTables(4, functions.n_buckets, n_items).build(functions.hash(rows))
     tables = HashTables(4, functions.n_buckets, n_items)
     tables.build_from_rows(functions, rows)
+    # Python's own handler, whatever this process inherited (a background job
+    # of a non-interactive shell starts with SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_builds(tables, functions, rows, expected)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_builds(tables, functions, rows, expected):
     interrupted = 0
     for delay in (0.01, 0.03, 0.07, 0.12):
         timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
