@@ -7,6 +7,7 @@ compiled worker ``BatchTrainer`` (``_network``) does one mini-batch step per
 call over their arrays.
 """
 
+import inspect
 import numbers
 import time
 import warnings
@@ -22,6 +23,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import ThreadpoolController
 
+from . import _lbfgs
 from ._layers import hash_config, hashed_layers, input_subspace, new_network
 from ._optimizer import LazyOptimizer
 from ._params import check_params
@@ -34,6 +36,10 @@ from .inspection import _probe_size, _recall
 STRUCTURAL_PARAMETERS = ("hash_family", "n_hash_bits", "n_tables",
                          "active_fraction", "candidate_factor", "min_active",
                          "lsh_layers", "selection")
+# Every parameter that only a hashed layer reads: 'lbfgs' trains none.
+HASHING_PARAMETERS = (*STRUCTURAL_PARAMETERS, "sampling", "sampling_threshold",
+                      "rebuild_schedule", "rebuild_interval", "rebuild_decay",
+                      "rehash_interval", "inference")
 
 
 def _forward_dense(X, coefs, intercepts, activation, out_activation):
@@ -239,7 +245,9 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         # multilabel outputs (one logistic unit for binary has nothing to skip).
         can_hash_output = (is_classifier(self) and self.out_activation_ in (
             "softmax", "logistic") and layer_units[-1] >= 2)
-        self.lsh_layers_ = hashed_layers(layer_units, self.lsh_layers,
+        # 'lbfgs' needs the exact gradient of every weight: no layer hashes.
+        lsh_layers = "none" if self.solver == "lbfgs" else self.lsh_layers
+        self.lsh_layers_ = hashed_layers(layer_units, lsh_layers,
                                          can_hash_output, self.out_activation_)
         configs = []
         input_density = 1.0  # X: what the dense network reads too
@@ -293,6 +301,12 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         self._sync_attributes()
         self.hashing_time_ = 0.0
         self.rebuild_time_ = 0.0
+        if self.solver != "lbfgs":
+            # MLP's 'lbfgs' keeps no curve and no stopping state either.
+            self._reset_stopping()
+
+    def _reset_stopping(self):
+        """The loss curve and early-stopping state of a first stochastic fit."""
         self.loss_curve_ = []
         self._no_improvement_count = 0
         if self.early_stopping:
@@ -382,6 +396,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             layer_units = [n_features, *hidden_layer_sizes, targets["n_outputs"]]
             self._random_state = check_random_state(self.random_state)
             if first_pass:
+                if self.solver == "lbfgs":
+                    self._warn_unused_hashing()
                 input_nnz = (X.nnz / max(1, X.shape[0]) if sp.issparse(X)
                              else X.shape[1])
                 self._initialize(layer_units, X.dtype, input_nnz, X)
@@ -399,7 +415,9 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             # (seed_base, b), whatever the shuffles drew, so that equal rows in
             # equal batches get equal active sets.
             seed_base = int(self._random_state.randint(2**31))
-            split = self._validation_split(targets, n_samples)
+            # As in MLP, 'lbfgs' trains on every row: no early stopping.
+            split = (self._validation_split(targets, n_samples)
+                     if self.solver != "lbfgs" else (np.arange(n_samples), None))
             if sample_weight is not None and not sample_weight[split[0]].any():
                 raise ValueError(
                     "Every training row has sample_weight 0 once the validation "
@@ -416,6 +434,9 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             hashing.strategy, hashing.min_count = self.sampling, self.sampling_threshold
         for layer in network.layers:
             layer.ensure_writeable()
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, targets, sample_weight)
+            return self._check_finite()
         if not incremental or self._optimizer is None:
             self._optimizer = LazyOptimizer(self.solver, self.learning_rate_init)
             self._optimizer.init_state(network.layers)
@@ -423,15 +444,23 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                                   epsilon=self.epsilon, momentum=self.momentum,
                                   nesterov=self.nesterovs_momentum)
         self._sync_attributes()
-        if "dense" not in targets and not self.lsh_layers_[-1]:
-            if "indicator" in targets:
-                dense = targets["indicator"].toarray() != 0
-            else:
-                dense = np.zeros((n_samples, targets["n_outputs"]), dtype=bool)
-                dense[np.arange(n_samples), targets["label_ids"]] = True
-            targets["dense"] = dense
+        if not self.lsh_layers_[-1]:
+            targets["dense"] = self._dense_targets(targets, n_samples)
         self._fit_stochastic(X, targets, sample_weight, incremental, seed_base,
                              split)
+        return self._check_finite()
+
+    def _dense_targets(self, targets, n_samples):
+        """The (n_samples, n_outputs) bool targets of a classifier."""
+        if "dense" in targets:
+            return targets["dense"]
+        if "indicator" in targets:
+            return targets["indicator"].toarray() != 0
+        dense = np.zeros((n_samples, targets["n_outputs"]), dtype=bool)
+        dense[np.arange(n_samples), targets["label_ids"]] = True
+        return dense
+
+    def _check_finite(self):
         weights = [*self.coefs_, *self.intercepts_]
         if not all(np.isfinite(w).all() for w in weights):
             raise ValueError(
@@ -457,10 +486,115 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             )
         return train_idx, val_idx
 
+    def _warn_unused_hashing(self):
+        """Warn that 'lbfgs' ignores hashing parameters set away from their
+        defaults."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [name for name in HASHING_PARAMETERS
+                   if not _same(getattr(self, name), defaults[name].default)]
+        if changed:
+            warnings.warn(
+                "solver='lbfgs' trains the dense network: every neuron of every "
+                f"layer is computed and no layer hashes, so {', '.join(changed)} "
+                f"{'is' if len(changed) == 1 else 'are'} not used. Use "
+                "solver='adam' or 'sgd' to train with hashing.", UserWarning)
+
+    def _check_solver(self):
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic.")
+        return True
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight,
+                         activations, deltas, coef_grads, intercept_grads):
+        """The training objective and its gradient at packed parameters.
+
+        MLP's method of the same name and signature (``solver='lbfgs'``): the
+        parameters are ``coefs_`` then ``intercepts_``, each raveled in C order;
+        they are written into the network. The lists are work space, filled
+        as ``_lbfgs.loss_and_gradient`` says.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray of shape (n_parameters,)
+        """
+        layers = self._network.layers
+        _lbfgs.unpack(packed_coef_inter, layers)
+        loss = _lbfgs.loss_and_gradient(
+            layers, X, y, sample_weight, float(self.alpha), self.activation,
+            self.out_activation_, activations, deltas, coef_grads,
+            intercept_grads)
+        return loss, _lbfgs.pack([*coef_grads, *intercept_grads])
+
+    def _fit_lbfgs(self, X, targets, sample_weight):
+        """Train every neuron with L-BFGS-B over all rows, as MLP does."""
+        network = self._network
+        n_layers = len(network.layers)
+        # No stochastic state carries over an 'lbfgs' fit.
+        self._optimizer = None
+        dtype = network.layers[0].weights.dtype
+        X = self._prepare_X(X)
+        Y = np.asarray(self._dense_targets(targets, X.shape[0]), dtype=dtype)
+        sw = None if sample_weight is None else sample_weight.astype(dtype)
+        work = ([X] + [None] * n_layers, [None] * n_layers, [None] * n_layers,
+                [None] * n_layers)
+        best = {"loss": np.inf, "params": None}
+
+        def objective(params):
+            loss, grad = self._loss_grad_lbfgs(params, X, Y, sw, *work)
+            if loss < best["loss"]:
+                best["loss"], best["params"] = loss, params.copy()
+            return loss, grad
+
+        x0 = _lbfgs.pack([*self.coefs_, *self.intercepts_])
+        try:
+            result = _lbfgs.minimize(objective, x0, max_iter=self.max_iter,
+                                     max_fun=self.max_fun, tol=self.tol,
+                                     verbose=self.verbose)
+        except KeyboardInterrupt:
+            # The line search may have left a trial point in the layers.
+            warnings.warn("Training interrupted by user.")
+            result = None
+        if result is None or not np.isfinite(result.fun):
+            params = best["params"] if best["params"] is not None else x0
+            self.n_iter_ = 0 if result is None else min(result.nit, self.max_iter)
+            self.loss_ = float(best["loss"])
+        else:
+            params = result.x
+            self.n_iter_ = min(result.nit, self.max_iter)
+            self.loss_ = float(result.fun)
+            if result.status != 0:
+                warnings.warn(
+                    f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                    f"(status={result.status}): {result.message}. Increase "
+                    f"max_iter (now {self.max_iter}) or max_fun (now "
+                    f"{self.max_fun}), or scale the data.", ConvergenceWarning)
+        _lbfgs.unpack(params, network.layers)
+        start = time.perf_counter()
+        for layer in network.layers:
+            if layer.hashing is not None:
+                # A warm start of a hashed network: tables of the new weights.
+                layer.hashing.rebuild(layer.weights, self._n_threads())
+        self.multiplication_share_ = 1.0
+        self.layer_multiplication_share_ = [1.0] * n_layers
+        self.mean_active_ = [float(layer.weights.shape[0])
+                             for layer in network.layers]
+        self.hashing_time_ = 0.0
+        self.rebuild_time_ = time.perf_counter() - start
+        self.active_set_recall_ = [None] * n_layers
+        if network.hashed:
+            probe = np.arange(min(X.shape[0], _probe_size(self)))
+            self.active_set_recall_ = _recall(self, X[probe])
+
     def _fit_stochastic(self, X, targets, sample_weight, incremental, seed_base,
                         split):
         train_idx, val_idx = split
         early_stopping = val_idx is not None
+        if not hasattr(self, "loss_curve_"):
+            # A warm start after an 'lbfgs' fit.
+            self._reset_stopping()
         if early_stopping:
             X_val = X[val_idx]
             y_val = targets["y"][val_idx]

@@ -8,6 +8,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import gen_batches
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -20,7 +21,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
 
     The parameters and fitted attributes of
     :class:`sklearn.neural_network.MLPClassifier`, with the same names, defaults
-    and meaning (solver 'lbfgs' excepted), plus those of locality-sensitive
+    and meaning, plus those of locality-sensitive
     hashing: each hashed layer keeps its neurons' weight vectors in ``n_tables``
     hash tables, and each sample computes, forward and backward, only the
     neurons its input retrieves (and, in the output layer, its true labels).
@@ -31,8 +32,11 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         The ith element is the number of neurons in the ith hidden layer.
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation of the hidden layers.
-    solver : {'adam', 'sgd'}, default='adam'
-        The optimizer. 'lbfgs' is refused: it needs every neuron.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The optimizer. 'lbfgs' (full-batch quasi-Newton, as in MLPClassifier)
+        needs the exact gradient of every weight, so it trains the dense
+        network: no layer hashes, and hashing parameters set away from their
+        defaults draw a warning. ``partial_fit`` is unavailable with it.
     alpha : float, default=0.0001
         L2 penalty, applied to the rows (neurons) a batch touches.
     batch_size : int or 'auto', default='auto'
@@ -76,7 +80,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
     n_iter_no_change : int, default=10
         Epochs without ``tol`` improvement before stopping.
     max_fun : int, default=15000
-        Accepted for parity with MLPClassifier; used only by 'lbfgs'.
+        Maximum number of loss evaluations of 'lbfgs'.
     weight_init : {'auto', 'glorot', 'fan_in'}, default='auto'
         Initial weights and biases, uniform in ``[-b, b]``: 'glorot' draws them
         as MLPClassifier does (``b = sqrt(6 / (fan_in + fan_out))``, 2 instead
@@ -405,7 +409,9 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
             # One logistic output, as MLP (a single class: always 0).
             dense = (codes == 1).reshape(-1, 1) if n_classes == 2 else np.zeros(
                 (n, 1), dtype=bool)
-            return {"n_outputs": 1, "y": y, "stratify": y, "dense": dense}
+            # Stratified on the binarised column, as MLP (its error for a
+            # class too small to split names the class 'True' or 'False').
+            return {"n_outputs": 1, "y": y, "stratify": dense, "dense": dense}
         # One-hot targets are built only for a dense output layer (_fit).
         return {"n_outputs": n_classes, "y": y, "stratify": y,
                 "label_indptr": np.arange(n + 1, dtype=np.int64),
@@ -430,6 +436,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @available_if(_BaseLSHMLP._check_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.
 

@@ -18,7 +18,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import (
-    Hidden,
     Interval,
     InvalidParameterError,
     Options,
@@ -73,9 +72,7 @@ PARAMETER_CONSTRAINTS = {
     # The elements of an array-like are checked by check_params.
     "hidden_layer_sizes": ["array-like", _at_least(1)],
     "activation": [_StrOptions({"identity", "logistic", "tanh", "relu"})],
-    # 'lbfgs' passes the constraint (hidden from its message) for check_params
-    # to refuse it with the reason.
-    "solver": [_StrOptions({"adam", "sgd"}), Hidden(StrOptions({"lbfgs"}))],
+    "solver": [_StrOptions({"lbfgs", "sgd", "adam"})],
     "alpha": [_at_least(0, Real)],
     "batch_size": [_StrOptions({"auto"}), _at_least(1)],
     "learning_rate": [_StrOptions({"constant", "invscaling", "adaptive"})],
@@ -153,19 +150,13 @@ def check_params(estimator):
     Raises
     ------
     InvalidParameterError
-        A ValueError naming the parameter and its value: for ``solver='lbfgs'``
-        (and why), a ``hidden_layer_sizes`` array-like with an element that is
-        not an int >= 1, an ``n_hash_bits`` whose keys would exceed 24 bits
+        A ValueError naming the parameter and its value: a
+        ``hidden_layer_sizes`` array-like with an element that is not an int
+        >= 1, an ``n_hash_bits`` whose keys would exceed 24 bits
         (K > 24 for SimHash, K > 8 for the other families), an ``lsh_layers``
         list with an element that is not an int.
     """
     name = type(estimator).__name__
-    if estimator.solver == "lbfgs":
-        raise InvalidParameterError(
-            "solver='lbfgs' is not supported: a full-batch quasi-Newton solver "
-            "computes every neuron, which is what hashing avoids. Use "
-            "solver='adam' or 'sgd', or scikit-learn's MLP for lbfgs."
-        )
     sizes = estimator.hidden_layer_sizes
     if not _is_int(sizes) and not _all_ints(sizes, low=1):
         raise InvalidParameterError(

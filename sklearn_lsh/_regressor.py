@@ -4,6 +4,7 @@ are hashed."""
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._base import _BaseLSHMLP
@@ -14,9 +15,9 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
     """Multi-layer perceptron regressor whose wide hidden layers are hashed.
 
     The parameters and fitted attributes of
-    :class:`sklearn.neural_network.MLPRegressor` (solver 'lbfgs' excepted),
-    plus those of locality-sensitive hashing; see :class:`LSHMLPClassifier`
-    for their meaning. The output layer is always dense.
+    :class:`sklearn.neural_network.MLPRegressor`, plus those of
+    locality-sensitive hashing; see :class:`LSHMLPClassifier` for their
+    meaning. The output layer is always dense.
 
     Parameters
     ----------
@@ -27,8 +28,9 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         The ith element is the number of neurons in the ith hidden layer.
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation of the hidden layers.
-    solver : {'adam', 'sgd'}, default='adam'
-        The optimizer.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The optimizer; 'lbfgs' trains the dense network (see
+        :class:`LSHMLPClassifier`) and has no ``partial_fit``.
     alpha : float, default=0.0001
         L2 penalty.
     batch_size : int or 'auto', default='auto'
@@ -67,7 +69,7 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
     n_iter_no_change : int, default=10
         Epochs without improvement before stopping.
     max_fun : int, default=15000
-        Accepted for parity; unused.
+        Maximum number of loss evaluations of 'lbfgs'.
     weight_init : {'auto', 'glorot', 'fan_in'}, default='auto'
         Initial weights and biases, uniform in ``[-b, b]``: 'glorot' draws them
         as MLPRegressor does (``b = sqrt(6 / (fan_in + fan_out))``, 2 instead
@@ -296,6 +298,7 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @available_if(_BaseLSHMLP._check_solver)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
 

@@ -290,7 +290,7 @@ def test_inference_modes(digits):
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(solver="lbfgs"), "lbfgs"),
+    (dict(solver="newton"), "solver.*'newton'"),
     (dict(hash_family="e2lsh"), "hash_family.*'e2lsh'"),
     (dict(active_fraction=0.0), "active_fraction.*0.0"),
     (dict(active_fraction=1.5), "active_fraction.*1.5"),

@@ -89,7 +89,7 @@ REGRESSOR_BAD = {"loss": ["huber", "log_loss", None]}
 GOOD = {
     "hidden_layer_sizes": [50, (50, 20), [7], np.array([10, 3]), (), np.int64(4)],
     "activation": ["identity", "logistic", "tanh", "relu"],
-    "solver": ["adam", "sgd"],
+    "solver": ["adam", "sgd", "lbfgs"],
     "alpha": [0, 0.0, 1e3, np.float32(0.1)],
     "batch_size": ["auto", 1, np.int32(64)],
     "learning_rate": ["constant", "invscaling", "adaptive"],
@@ -171,18 +171,6 @@ def test_good_value_passes(cls, name, value):
     _validate(cls, **{name: value})
 
 
-@pytest.mark.parametrize("cls", [LSHMLPClassifier, LSHMLPRegressor])
-def test_lbfgs_keeps_its_reason(cls):
-    with pytest.raises(ValueError) as exc:
-        _validate(cls, solver="lbfgs")
-    assert isinstance(exc.value, InvalidParameterError)
-    assert str(exc.value) == (
-        "solver='lbfgs' is not supported: a full-batch quasi-Newton solver "
-        "computes every neuron, which is what hashing avoids. Use "
-        "solver='adam' or 'sgd', or scikit-learn's MLP for lbfgs."
-    )
-
-
 MESSAGES = [
     ("active_fraction", 1.5,
      "The 'active_fraction' parameter of LSHMLPClassifier must be an int in the "
@@ -195,7 +183,7 @@ MESSAGES = [
      "range (-inf, -1] or an int in the range [1, inf). Got 0 instead."),
     ("solver", "rmsprop",
      "The 'solver' parameter of LSHMLPClassifier must be a str among "
-     "{'adam', 'sgd'}. Got 'rmsprop' instead."),
+     "{'adam', 'lbfgs', 'sgd'}. Got 'rmsprop' instead."),
     ("max_iter", True,
      "The 'max_iter' parameter of LSHMLPClassifier must be an int in the range "
      "[1, inf). Got True instead."),

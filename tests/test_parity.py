@@ -647,3 +647,26 @@ def test_deterministic_as_the_tags_say(Estimator):
                 assert np.array_equal(a, b)
             np.testing.assert_array_equal(other.predict(data), reference)
         assert fits[0].lsh_layers_[0]
+
+
+def test_sgd_step_from_given_weights_matches_worked_example():
+    # scikit-learn's test_fit example (one logistic SGD step worked out by
+    # hand), with the weights written into a built network: our first
+    # partial_fit draws its own, so the example is not run as written there.
+    X = np.array([[0.6, 0.8, 0.7]])
+    clf = LSHMLPClassifier(solver="sgd", learning_rate_init=0.1, alpha=0.1,
+                           activation="logistic", random_state=1,
+                           hidden_layer_sizes=2, momentum=0)
+    clf.partial_fit(X, [0], classes=[0, 1])
+    clf.coefs_[0][...] = [[0.1, 0.2], [0.3, 0.1], [0.5, 0]]
+    clf.coefs_[1][...] = [[0.1], [0.2]]
+    clf.intercepts_[0][...] = [0.1, 0.1]
+    clf.intercepts_[1][...] = [1.0]
+    clf.partial_fit(X, [0])
+    np.testing.assert_almost_equal(
+        clf.coefs_[0],
+        [[0.098, 0.195756], [0.2956664, 0.096008], [0.4939998, -0.002244]], 3)
+    np.testing.assert_almost_equal(clf.coefs_[1], [[0.04706], [0.154089]], 3)
+    np.testing.assert_almost_equal(clf.intercepts_[0], [0.098333, 0.09626], 3)
+    np.testing.assert_almost_equal(clf.intercepts_[1], [0.9235], 3)
+    np.testing.assert_almost_equal(clf.predict_proba(X)[0, 1], 0.739, 3)
