@@ -85,6 +85,11 @@ def extensions():
     if omp is not None:
         cflags += omp[0]
         ldflags += omp[1]
+    sanitizers = os.environ.get("SKLEARN_LSH_SANITIZE")
+    if sanitizers:
+        flags = [f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all"]
+        cflags += [*flags, "-fno-omit-frame-pointer", "-g", "-O1"]
+        ldflags += flags
     # The C sources carry a define saying whether OpenMP was compiled in.
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
     exts = [
