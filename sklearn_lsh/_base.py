@@ -24,7 +24,14 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import ThreadpoolController
 
 from . import _lbfgs
-from ._layers import hash_config, hashed_layers, input_subspace, new_network
+from ._layers import (
+    available_memory,
+    hash_config,
+    hashed_layers,
+    input_subspace,
+    network_bytes,
+    new_network,
+)
 from ._optimizer import LazyOptimizer
 from ._params import check_params
 from ._threads import effective_n_threads
@@ -67,6 +74,13 @@ def _forward_dense(X, coefs, intercepts, activation, out_activation):
             np.exp(a, out=a)
             a /= a.sum(axis=1, keepdims=True)
     return a
+
+
+def _size(n_bytes):
+    """A byte count in MiB or GiB, for messages."""
+    if n_bytes < 2**30:
+        return f"{n_bytes / 2**20:.1f} MiB"
+    return f"{n_bytes / 2**30:.1f} GiB"
 
 
 def _same(a, b):
@@ -280,6 +294,16 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             # network's.
             input_nnz = config["budget"] if hashed else layer_units[i + 1]
             input_density = input_nnz / layer_units[i + 1]
+        needed = network_bytes(layer_units, dtype, configs, self.solver)
+        available = available_memory()
+        if available is not None and needed > available:
+            # Refused before anything is allocated: an allocation that the
+            # system overcommits fails later, in the middle of training.
+            raise MemoryError(
+                f"The network {layer_units} needs about {_size(needed)} "
+                f"(weights, optimizer state and tables in {np.dtype(dtype)}); "
+                f"{_size(available)} of memory is available. Use "
+                "smaller layers, float32 input, or a machine with more memory.")
         self.layer_selection_ = [c["selection"] if c else "dense" for c in configs]
         lsh = [c if c and c["selection"] == "lsh" else None for c in configs]
         self.n_hash_bits_ = [c["n_hash_bits"] if c else None for c in lsh]
@@ -894,4 +918,24 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 current_version=__version__))
         super().__setstate__(state)
         if "_network" in state:
+            self._check_loaded()
             self._sync_attributes()
+
+    def _check_loaded(self):
+        """Refuse a loaded network that is not whole, naming what is wrong."""
+        layers = self._network.layers
+        try:
+            self._network.check()
+            shapes = {"n_features_in_": layers[0].weights.shape[1],
+                      "n_outputs_": layers[-1].weights.shape[0],
+                      "n_layers_": len(layers) + 1}
+            for name, value in shapes.items():
+                if getattr(self, name, value) != value:
+                    raise ValueError(f"{name} is {getattr(self, name)!r}, the "
+                                     f"network's is {value}")
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ValueError(
+                f"The saved {type(self).__name__} is inconsistent: "
+                f"{str(exc).rstrip('.')}. The "
+                "file may be corrupted or truncated; load an intact copy or "
+                "refit.") from exc

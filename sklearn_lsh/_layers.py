@@ -386,6 +386,28 @@ class Network:
                             sparse_input=sparse_input, max_labels=max_labels,
                             hash_output=hash_output)
 
+    def check(self):
+        """Raise ValueError unless the layers' arrays make one network.
+
+        Builds a one-row worker, which checks shapes, dtypes, contiguity and
+        that each layer's hashing fits it, then checks the optimizer state's
+        shapes: a model loaded from a damaged file is refused at load, not at
+        its first use.
+        """
+        self.worker(1, 1, inference=True)
+        for i, layer in enumerate(self.layers):
+            for name in ("moment1_w", "moment2_w", "moment1_b", "moment2_b"):
+                state = getattr(layer, name)
+                like = layer.weights if name.endswith("w") else layer.bias
+                if state is not None and (
+                        np.shape(state) != like.shape
+                        or getattr(state, "dtype", None) != like.dtype):
+                    raise ValueError(
+                        f"the optimizer state {name} of layer {i} has shape "
+                        f"{np.shape(state)} and dtype "
+                        f"{getattr(state, 'dtype', type(state).__name__)}; the "
+                        f"layer needs {like.shape} and {like.dtype}.")
+
     def rebuild_due(self):
         """The hashed layers due for a rebuild (tables) or refresh (subspace)."""
         return [h for h in self.hashed
@@ -433,6 +455,40 @@ class Network:
                 layer.hashing.functions, layer.hashing.tables = hashing
             elif layer.hashing is not None and layer.hashing.selection == "subspace":
                 layer.hashing.rebuild(weights, 1)
+
+
+def network_bytes(layer_units, dtype, configs, solver):
+    """About how many bytes a new network of these layers takes to build.
+
+    Its weights and biases, the optimizer's state (Adam: two moments; SGD:
+    one; L-BFGS: a float64 gradient and scipy's ten correction pairs), the
+    float64 draw of the largest layer's initial weights (made as MLP makes
+    it, then converted), and the tables' ids of hashed layers (two int32 per
+    neuron and table, ids and offsets at most).
+    """
+    itemsize = np.dtype(dtype).itemsize
+    n_params = sum((n_in + 1) * n_out
+                   for n_in, n_out in zip(layer_units[:-1], layer_units[1:]))
+    state = {"adam": 2 * n_params * itemsize, "sgd": n_params * itemsize,
+             "lbfgs": 22 * n_params * 8}[solver]
+    draw = 8 * max(n_in * n_out
+                   for n_in, n_out in zip(layer_units[:-1], layer_units[1:]))
+    tables = sum(8 * c["n_tables"] * n_out for c, n_out in zip(
+        configs, layer_units[1:]) if c is not None and c["selection"] == "lsh")
+    return n_params * itemsize + state + draw + tables
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation, or None if unknown
+    (Linux's MemAvailable)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _seed(random_state):

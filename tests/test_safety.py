@@ -233,3 +233,111 @@ def test_set_hashing_releases_the_old_pair():
     del first, layers[0].hashing, new
     gc.collect()
     assert all(ref() is None for ref in old)
+
+
+# 7. A damaged saved model is refused at load, not at first use ---------------
+def _damage_weights(clf):
+    layer = clf._network.layers[0]
+    layer.weights = layer.weights[:, :-1].copy()
+
+
+def _damage_bias(clf):
+    layer = clf._network.layers[1]
+    layer.bias = layer.bias[:-1].copy()
+
+
+def _damage_chain(clf):
+    layer = clf._network.layers[1]
+    layer.weights = np.zeros((3, 7), dtype=layer.weights.dtype)
+    layer.bias = np.zeros(3, dtype=layer.weights.dtype)
+
+
+def _damage_moment(clf):
+    layer = clf._network.layers[0]
+    layer.moment2_w = layer.moment2_w[:5].copy()
+
+
+def _damage_tables(clf):
+    # The tables of another layer's neurons.
+    hashing = clf._network.layers[0].hashing
+    hashing.tables = HashTables(hashing.tables.n_tables, hashing.tables.n_buckets,
+                                17, seed=0)
+
+
+def _damage_attribute(clf):
+    clf.n_features_in_ += 1
+
+
+@pytest.mark.parametrize("damage, match", [
+    (_damage_weights, "cannot use hash functions of 40 features"),
+    (_damage_bias, r"bias of layer 1 .* shape \(3,\)"),
+    (_damage_chain, "layer 1 has 7 inputs; layer 0 has 120 outputs"),
+    (_damage_moment, r"moment2_w of layer 0 has shape \(5, 40\)"),
+    (_damage_tables, "tables of 17 items"),
+    (_damage_attribute, "n_features_in_ is 41, the network's is 40"),
+])
+def test_damaged_model_is_refused_at_load(data, damage, match):
+    X, y = data
+    clf = LSHMLPClassifier(hidden_layer_sizes=(120,), lsh_layers="all",
+                           selection="lsh", max_iter=1, random_state=0)
+    with pytest.warns(Warning):  # one epoch does not converge
+        clf.fit(X, y)
+    damage(clf)
+    saved = pickle.dumps(clf)
+    with pytest.raises(ValueError, match="The saved LSHMLPClassifier is "
+                                         f"inconsistent: .*{match}.*corrupted"):
+        pickle.loads(saved)
+
+
+def test_truncated_model_is_refused_at_load(data):
+    X, y = data
+    clf = LSHMLPClassifier(hidden_layer_sizes=(120,), max_iter=1, random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    saved = pickle.dumps(clf)
+    with pytest.raises(pickle.UnpicklingError, match="truncated"):
+        pickle.loads(saved[:len(saved) // 2])
+
+
+# 8. A network too large for the memory is refused before it is allocated -----
+def test_a_network_larger_than_the_memory_is_refused_before_allocation(
+        data, monkeypatch):
+    X, y = data
+    from sklearn_lsh import _base
+    monkeypatch.setattr(_base, "available_memory", lambda: 10 * 2**20)
+    clf = LSHMLPClassifier(hidden_layer_sizes=(20_000,), max_iter=1)
+    with pytest.raises(MemoryError, match=(
+            r"The network \[40, 20000, 3\] needs about 4\d.\d MiB .* 10.0 MiB "
+            "of memory is available")):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_")
+    # Far beyond any machine: refused at once, whatever the memory.
+    monkeypatch.undo()
+    X_wide = sp.random(10, 10**6, density=1e-5, format="csr", random_state=0)
+    with pytest.raises(MemoryError, match="needs about 5960[0-9].\\d GiB"):
+        LSHMLPClassifier(hidden_layer_sizes=(2 * 10**6,)).fit(
+            X_wide, np.arange(10) % 2)
+
+
+# 9. Predictions from several Python threads at once --------------------------
+@pytest.mark.parametrize("inference", ["auto", "lsh"])
+def test_concurrent_predictions_equal_serial(data, inference):
+    X, y = data
+    clf = LSHMLPClassifier(hidden_layer_sizes=(300,), lsh_layers="all",
+                           inference=inference, max_iter=2, random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    serial = [clf.predict_proba(X[i::4]) for i in range(4)]
+    results = [None] * 4
+
+    def predict(i):
+        for _ in range(5):
+            results[i] = clf.predict_proba(X[i::4])
+
+    threads = [threading.Thread(target=predict, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, expected in zip(results, serial):
+        np.testing.assert_array_equal(got, expected)
