@@ -288,6 +288,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     input_nnz=input_nnz, input_density=input_density,
                     captured=subspace[2] if i == 0 and subspace else None,
                     batch_size=batch_size)
+                self._warn_clipped(i, layer_units[i + 1], config)
             configs.append(config)
             # A hashed layer's outputs are its active set: at most its budget
             # are non-zero in the next layer's input, all of them in the dense
@@ -341,6 +342,20 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
+
+    def _warn_clipped(self, layer, width, config):
+        """Warn when an int budget or minimum cannot be met as given."""
+        asked = self.active_fraction
+        if isinstance(asked, numbers.Integral) and asked > width:
+            warnings.warn(
+                f"active_fraction={asked} asks for more neurons than the "
+                f"{width} of hashed layer {layer}: all {width} are active.",
+                UserWarning)
+        if self.min_active != "auto" and self.min_active > config["budget"]:
+            warnings.warn(
+                f"min_active={self.min_active} exceeds the active budget "
+                f"{config['budget']} of hashed layer {layer}: at most "
+                f"{config['budget']} are filled in.", UserWarning)
 
     def _sync_attributes(self):
         """MLP's coefs_ and intercepts_: views of the layers' arrays."""

@@ -5,11 +5,13 @@ BaseEstimator._validate_params on the constraints, then check_params.
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import (
     InvalidParameterError,
     validate_parameter_constraints,
@@ -264,3 +266,18 @@ def test_wired_estimator_fits_and_refuses():
     assert clf.lsh_layers_ == [True, False]
     with pytest.raises(InvalidParameterError, match="'n_jobs' parameter"):
         clf.set_params(n_jobs=0).fit(X[:300] / 16, y[:300])
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(active_fraction=500), "active_fraction=500 asks for more neurons than "
+                                "the 300 of hashed layer 0: all 300 are active"),
+    (dict(active_fraction=30, min_active=40),
+     "min_active=40 exceeds the active budget 30 of hashed layer 0: at most 30"),
+])
+def test_a_budget_that_cannot_be_met_warns(params, match):
+    X, y = make_classification(n_samples=60, random_state=0)
+    clf = LSHMLPClassifier(hidden_layer_sizes=(300,), max_iter=1, **params)
+    with pytest.warns(UserWarning, match=match), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.active_budget_[0] == min(300, params["active_fraction"])
