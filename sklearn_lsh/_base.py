@@ -313,7 +313,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                                for i, c in enumerate(configs)]
         self._network = new_network(
             layer_units, dtype, self._random_state, activation=self.activation,
-            out_activation=self.out_activation_, weight_init=self.weight_init,
+            out_activation=self.out_activation_, weight_init=self._weight_init(),
             hashed=self.lsh_layers_, configs=configs, strategy=self.sampling,
             min_count=self.sampling_threshold, n_threads=self._n_threads(),
             subspace=subspace and subspace[:2])
@@ -342,6 +342,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
+
+    def _weight_init(self):
+        """The draw of ``weight_init``; 'auto' is each estimator's measured
+        choice (``LSHMLPRegressor`` overrides this)."""
+        return self.weight_init
 
     def _warn_clipped(self, layer, width, config):
         """Warn when an int budget or minimum cannot be met as given."""

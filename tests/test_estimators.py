@@ -186,6 +186,17 @@ def test_weight_init_bounds():
             assert np.abs(intercept).max() <= bound * (1 + 1e-6)
 
 
+def test_regressor_auto_init_is_glorot():
+    X, y = make_regression(n_samples=60, n_features=40, random_state=0)
+    coefs = [_quiet(LSHMLPRegressor(hidden_layer_sizes=(500,), weight_init=init,
+                                    max_iter=1, learning_rate_init=1e-12,
+                                    random_state=0), X, y).coefs_
+             for init in ("auto", "glorot")]
+    assert coefs[0][0].shape == (40, 500)
+    for auto, glorot in zip(*coefs):
+        np.testing.assert_array_equal(auto, glorot)
+
+
 def test_sparse_input_steps_follow_dense_adam():
     """With every neuron active, CSR rows train as dense rows: the input
     weights a batch does not see catch up on the steps they skipped."""
