@@ -234,3 +234,17 @@ def test_max_iter_warns_and_counts_iterations():
         clf.fit(X, y)
     assert clf.n_iter_ == 4
     assert not hasattr(clf, "loss_curve_")
+
+
+def test_grid_over_solvers():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = make_classification(n_samples=120, random_state=0)
+    grid = GridSearchCV(LSHMLPClassifier(hidden_layer_sizes=(16,), max_iter=30,
+                                         random_state=0),
+                        {"solver": ["adam", "sgd", "lbfgs"]}, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grid.fit(X, y)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert grid.best_estimator_.score(X, y) > 0.8
