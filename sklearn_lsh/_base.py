@@ -795,8 +795,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     fan_in = n_batch * n_in
                 dense_macs[i] += fan_in * n_out
             network.n_batches += 1
-            due = network.rebuild_due()
-            if due:
+            if network.rebuild_due():
                 start = time.perf_counter()
                 # Tables (and projections) of the weights as a dense optimizer
                 # would have them now.

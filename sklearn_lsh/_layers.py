@@ -409,9 +409,10 @@ class Network:
                         f"layer needs {like.shape} and {like.dtype}.")
 
     def rebuild_due(self):
-        """The hashed layers due for a rebuild (tables) or refresh (subspace)."""
-        return [h for h in self.hashed
-                if h.next_rebuild is not None and self.n_batches >= h.next_rebuild]
+        """Whether a hashed layer is due for a rebuild (tables) or refresh
+        (subspace)."""
+        return any(h.next_rebuild is not None and self.n_batches >= h.next_rebuild
+                   for h in self.hashed)
 
     def rebuild(self, worker, random_state, n_threads, *, kind, interval, decay,
                 rehash_interval):

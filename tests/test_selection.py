@@ -161,19 +161,24 @@ def test_estimator_reports_selection_and_recall(digits):
     assert dense.active_set_recall_ == [None, None]
 
 
-def test_exact_layers_persist_and_continue(digits, tmp_path):
+def _check_mmap_round_trip(clf, X, y, tmp_path):
+    """Saved, loaded read-only: predicts and trains on as the original."""
     import joblib
 
-    X, y = digits
-    clf = LSHMLPClassifier(hidden_layer_sizes=(300, 300), max_iter=1,
-                           random_state=0, selection="exact")
-    clf.partial_fit(X, y, classes=np.arange(10))
     joblib.dump(clf, tmp_path / "m.joblib")
     loaded = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     clf.partial_fit(X, y)
     loaded.partial_fit(X, y)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_exact_layers_persist_and_continue(digits, tmp_path):
+    X, y = digits
+    clf = LSHMLPClassifier(hidden_layer_sizes=(300, 300), max_iter=1,
+                           random_state=0, selection="exact")
+    clf.partial_fit(X, y, classes=np.arange(10))
+    _check_mmap_round_trip(clf, X, y, tmp_path)
 
 
 def test_recall_rejects_bad_max_samples(digits):
@@ -324,8 +329,6 @@ def low_rank_classes():
 
 def test_estimator_scores_a_low_rank_input_in_its_subspace(low_rank_classes,
                                                            tmp_path):
-    import joblib
-
     X, y = low_rank_classes
     params = dict(hidden_layer_sizes=(600,), max_iter=3, random_state=0)
     clf = LSHMLPClassifier(**params).fit(X, y)
@@ -339,13 +342,7 @@ def test_estimator_scores_a_low_rank_input_in_its_subspace(low_rank_classes,
     forced = LSHMLPClassifier(**params, selection="lsh").fit(X, y)
     assert forced.layer_selection_ == ["lsh", "dense"]
     assert forced.active_set_recall_[0] < clf.active_set_recall_[0]
-    # Saved, loaded read-only, and trained on as the original.
-    joblib.dump(clf, tmp_path / "m.joblib")
-    loaded = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
-    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
-    clf.partial_fit(X, y)
-    loaded.partial_fit(X, y)
-    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    _check_mmap_round_trip(clf, X, y, tmp_path)
 
 
 def test_subspace_refresh_and_early_stopping(low_rank_classes):
