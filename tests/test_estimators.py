@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn import config_context
 from sklearn.datasets import (
     load_digits,
     make_classification,
@@ -258,6 +259,20 @@ def test_wide_multiclass_output_topk_and_lsh_inference():
     clf.set_params(inference="lsh")
     top_lsh, _ = clf.predict_topk(X, k=5)
     assert np.mean(top_lsh[:, 0] == top[:, 0]) > 0.5
+    # Against a loop over the retrieved classes of each row.
+    indptr, ids, vals = clf._forward_tables(X[:300], hash_output=True)
+    for r in range(300):
+        got, expected = vals[indptr[r]:indptr[r + 1]], ids[indptr[r]:indptr[r + 1]]
+        order = np.argsort(-got, kind="stable")[:5]
+        np.testing.assert_array_equal(top_lsh[r, :order.size],
+                                      clf.classes_[expected[order]])
+    # Chunks sized from working_memory give the same answer as any other.
+    clf.set_params(inference="auto")
+    with config_context(working_memory=0.01):  # 10 kB: a few rows a chunk
+        np.testing.assert_array_equal(clf.predict_topk(X, k=5)[0], top)
+    np.testing.assert_array_equal(clf.predict_topk(X, k=5, chunk_size=7)[0], top)
+    with pytest.raises(ValueError, match="chunk_size must be None or an int"):
+        clf.predict_topk(X, chunk_size=0)
     assert clf.predict(X).shape == (2000,)
     with pytest.raises(ValueError, match="k must be an int"):
         clf.predict_topk(X, k=0)
