@@ -2,9 +2,9 @@
 random shapes, dtypes, sparsity patterns and thread counts (hypothesis).
 
 The references are those of the module tests (test_tables, test_network,
-test_selection); here hypothesis draws the cases, including the edges a fixed
-case list misses: one neuron, one feature, empty rows, a single table or
-bucket. The example budget is fixed and drawn deterministically, so that the
+test_selection, test_optimizers: scikit-learn's own Adam); here hypothesis
+draws the cases, including the edges a fixed case list misses: one neuron,
+one feature, empty rows, a single table or bucket. The example budget is fixed and drawn deterministically, so that the
 suite is reproducible and stays within its time.
 """
 
@@ -16,7 +16,11 @@ hypothesis = pytest.importorskip(
     "hypothesis", reason="hypothesis (the tests extra) runs the property tests")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from sklearn.neural_network._stochastic_optimizers import (  # noqa: E402
+    AdamOptimizer,
+)
 from sklearn_lsh._hashing import HashFunctions  # noqa: E402
+from sklearn_lsh._optimizers import _adam_rows  # noqa: E402
 from sklearn_lsh._tables import HashTables  # noqa: E402
 from test_network import BatchTrainer, make_network, reference  # noqa: E402
 from test_selection import _exact, _top  # noqa: E402
@@ -221,3 +225,31 @@ def _csr_in_order(rows, cols, data, shape):
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
     return sp.csr_matrix((data[by_row], cols[by_row].astype(np.int32), indptr),
                          shape=shape)
+
+
+@SETTINGS
+@given(dtype=st.sampled_from(DTYPES), n_rows=st.integers(1, 9),
+       n_cols=st.integers(1, 7), t=st.integers(1, 50),
+       alpha=st.floats(0, 1), seed=st.integers(0, 2**16), data=st.data())
+def test_adam_row_steps_are_dense_adam_on_those_rows(dtype, n_rows, n_cols, t,
+                                                     alpha, seed, data):
+    rng = np.random.RandomState(seed)
+    W = rng.normal(size=(n_rows, n_cols)).astype(dtype)
+    grad = rng.normal(size=(n_rows, n_cols)).astype(dtype)
+    m = (rng.normal(size=(n_rows, n_cols)) * 0.1).astype(dtype)
+    v = (rng.uniform(size=(n_rows, n_cols)) * 0.1).astype(dtype)
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, n_rows - 1),
+                                             min_size=1))), dtype=np.int64)
+    n = 3.0
+    dense = AdamOptimizer([W.copy()], learning_rate_init=0.01)
+    dense.ms, dense.vs, dense.t = [m.copy()], [v.copy()], t - 1
+    dense_W = [W.copy()]
+    dense.update_params(dense_W, [(grad + alpha * W) / n])
+    W2, m2, v2, g2 = W.copy(), m.copy(), v.copy(), grad.copy()
+    _adam_rows(W2, m2, v2, g2, rows, t, 0, 1 / n, alpha, 0.01, 0.9, 0.999, 1e-8)
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(W2[rows], dense_W[0][rows], rtol=tol, atol=tol)
+    np.testing.assert_allclose(m2[rows], dense.ms[0][rows], rtol=tol, atol=tol)
+    np.testing.assert_allclose(v2[rows], dense.vs[0][rows], rtol=tol, atol=tol)
+    others = np.setdiff1d(np.arange(n_rows), rows)
+    assert np.array_equal(W2[others], W[others])
