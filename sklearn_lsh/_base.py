@@ -593,17 +593,19 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             return loss, grad
 
         x0 = _lbfgs.pack([*self.coefs_, *self.intercepts_])
+        progress = {"n_iter": 0}
         try:
             result = _lbfgs.minimize(objective, x0, max_iter=self.max_iter,
                                      max_fun=self.max_fun, tol=self.tol,
-                                     verbose=self.verbose)
+                                     verbose=self.verbose, progress=progress)
         except KeyboardInterrupt:
             # The line search may have left a trial point in the layers.
             warnings.warn("Training interrupted by user.")
             result = None
         if result is None or not np.isfinite(result.fun):
+            # The best point evaluated (the initial one if none was).
             params = best["params"] if best["params"] is not None else x0
-            self.n_iter_ = 0 if result is None else min(result.nit, self.max_iter)
+            self.n_iter_ = min(progress["n_iter"], self.max_iter)
             self.loss_ = float(best["loss"])
         else:
             params = result.x

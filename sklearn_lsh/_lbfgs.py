@@ -144,19 +144,20 @@ def unpack(params, layers):
         start = end
 
 
-def minimize(fun, x0, *, max_iter, max_fun, tol, verbose):
+def minimize(fun, x0, *, max_iter, max_fun, tol, verbose, progress):
     """Run L-BFGS-B on ``fun`` (returning objective and gradient) from ``x0``.
 
-    Returns scipy's ``OptimizeResult``. With ``verbose``, prints each
-    iteration's objective as MLP's stochastic solvers print theirs.
+    Returns scipy's ``OptimizeResult``. ``progress["n_iter"]`` counts the
+    iterations as they end (it survives an interruption); with ``verbose``,
+    each iteration's objective is printed as MLP's stochastic solvers print
+    theirs.
     """
-    callback = None
-    if verbose:
-        def callback(intermediate_result):
-            callback.n_iter += 1
-            print("Iteration %d, loss = %.8f" % (callback.n_iter,
+    def callback(intermediate_result):
+        progress["n_iter"] += 1
+        if verbose:
+            print("Iteration %d, loss = %.8f" % (progress["n_iter"],
                                                  intermediate_result.fun))
-        callback.n_iter = 0
+
     return scipy.optimize.minimize(
         fun, x0, method="L-BFGS-B", jac=True, callback=callback,
         options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol})

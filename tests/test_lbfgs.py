@@ -214,6 +214,8 @@ def test_interrupt_keeps_the_best_point(monkeypatch):
         clf.activation, clf.out_activation_, [X] + [None] * n, [None] * n,
         [None] * n, [None] * n)
     assert loss == pytest.approx(clf.loss_, rel=1e-12)
+    # Five evaluations: the start, then at least one iteration ended.
+    assert 1 <= clf.n_iter_ <= 4
     assert np.isfinite(params).all()
 
 

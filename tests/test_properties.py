@@ -4,8 +4,9 @@ random shapes, dtypes, sparsity patterns and thread counts (hypothesis).
 The references are those of the module tests (test_tables, test_network,
 test_selection, test_optimizers: scikit-learn's own Adam); here hypothesis
 draws the cases, including the edges a fixed case list misses: one neuron,
-one feature, empty rows, a single table or bucket. The example budget is fixed and drawn deterministically, so that the
-suite is reproducible and stays within its time.
+one feature, empty rows, a single table or bucket. The example budget is fixed
+and drawn deterministically, so that the suite is reproducible and stays
+within its time.
 """
 
 import numpy as np
