@@ -554,7 +554,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         chunk_size : int, default=None
             Rows per chunk. None: as many as keep a chunk's outputs within
             scikit-learn's ``working_memory`` (``sklearn.set_config``, 1 GiB
-            by default): 95 rows at 670,091 float32 classes.
+            by default): 100 rows at 670,091 float32 classes.
 
         Returns
         -------
