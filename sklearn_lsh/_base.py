@@ -56,23 +56,7 @@ def _forward_dense(X, coefs, intercepts, activation, out_activation):
     for i in range(n_layers):
         a = safe_sparse_dot(a, coefs[i])
         a += intercepts[i]
-        name = activation if i < n_layers - 1 else out_activation
-        if name == "relu":
-            np.maximum(a, 0, out=a)
-        elif name == "tanh":
-            np.tanh(a, out=a)
-        elif name == "logistic":
-            # Stable for large |z|, as scipy.special.expit.
-            np.negative(a, out=a)
-            np.exp(a, out=a)
-            a += 1
-            np.reciprocal(a, out=a)
-        elif name == "exp":
-            np.exp(a, out=a)
-        elif name == "softmax":
-            a -= a.max(axis=1, keepdims=True)
-            np.exp(a, out=a)
-            a /= a.sum(axis=1, keepdims=True)
+        _lbfgs.activate(a, activation if i < n_layers - 1 else out_activation)
     return a
 
 

@@ -13,8 +13,8 @@ from scipy.special import xlogy
 from sklearn.utils.extmath import safe_sparse_dot
 
 
-def _activate(z, name):
-    """Apply an activation in place."""
+def activate(z, name):
+    """Apply an activation in place (also the prediction path's)."""
     if name == "relu":
         np.maximum(z, 0, out=z)
     elif name == "tanh":
@@ -102,7 +102,7 @@ def loss_and_gradient(layers, X, Y, sample_weight, alpha, activation,
     for i, layer in enumerate(layers):
         z = safe_sparse_dot(activations[i], layer.weights.T)
         z += layer.bias
-        _activate(z, activation if i < last else out_activation)
+        activate(z, activation if i < last else out_activation)
         activations[i + 1] = z
     n = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     squares = sum(float(np.dot(w.ravel(), w.ravel()))
