@@ -49,6 +49,24 @@ HASHING_PARAMETERS = (*STRUCTURAL_PARAMETERS, "sampling", "sampling_threshold",
                       "rehash_interval", "inference")
 
 
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data "
+               "may contain large values and need to be preprocessed.")
+
+
+class _Diverged(Exception):
+    """Raised inside an epoch: the worker took no step on a batch whose loss
+    or gradients were not surely finite."""
+
+    def __init__(self, batch, sample_loss, counted):
+        # Rows of weight 0 are not trained on: their loss does not count.
+        loss = sample_loss[counted]
+        loss = loss[~np.isfinite(loss)]
+        self.reason = (f"the loss of batch {batch} of epoch {{epoch}} is "
+                       f"{loss[0]}" if loss.size else
+                       f"a gradient of batch {batch} of epoch {{epoch}} would "
+                       "overflow")
+
+
 def _forward_dense(X, coefs, intercepts, activation, out_activation):
     """Exact forward pass over all neurons (the prediction path)."""
     a = X
@@ -127,6 +145,10 @@ class InconsistentLSHVersionWarning(UserWarning):
             f"{self.current_version}. Its state may not mean the same here: this "
             f"might lead to breaking code or invalid results. {advice}"
         )
+
+
+class _DivergedError(ValueError):
+    """Training reached a non-finite loss or non-finite weights."""
 
 
 class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
@@ -456,27 +478,52 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             self.__dict__.update(saved)
             raise
         network = self._network
+        # What a call that diverges on its first batch puts back.
+        n_batches = network.n_batches
+        moments = [(layer.moment1_w, layer.moment1_b, layer.moment2_w,
+                    layer.moment2_b) for layer in network.layers]
         for layer in network.layers[:-1]:
             layer.activation = self.activation
         for hashing in network.hashed:
             hashing.strategy, hashing.min_count = self.sampling, self.sampling_threshold
         for layer in network.layers:
             layer.ensure_writeable()
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, targets, sample_weight)
+        try:
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, targets, sample_weight)
+                return self._check_finite()
+            if not incremental or self._optimizer is None:
+                self._optimizer = LazyOptimizer(self.solver,
+                                                self.learning_rate_init)
+                self._optimizer.init_state(network.layers)
+            self._optimizer.configure(beta_1=self.beta_1, beta_2=self.beta_2,
+                                      epsilon=self.epsilon,
+                                      momentum=self.momentum,
+                                      nesterov=self.nesterovs_momentum)
+            self._sync_attributes()
+            if not self.lsh_layers_[-1]:
+                targets["dense"] = self._dense_targets(targets, n_samples)
+            self._fit_stochastic(X, targets, sample_weight, incremental,
+                                 seed_base, split)
             return self._check_finite()
-        if not incremental or self._optimizer is None:
-            self._optimizer = LazyOptimizer(self.solver, self.learning_rate_init)
-            self._optimizer.init_state(network.layers)
-        self._optimizer.configure(beta_1=self.beta_1, beta_2=self.beta_2,
-                                  epsilon=self.epsilon, momentum=self.momentum,
-                                  nesterov=self.nesterovs_momentum)
-        self._sync_attributes()
-        if not self.lsh_layers_[-1]:
-            targets["dense"] = self._dense_targets(targets, n_samples)
-        self._fit_stochastic(X, targets, sample_weight, incremental, seed_base,
-                             split)
-        return self._check_finite()
+        except _DivergedError as exc:
+            untouched = self.solver != "lbfgs" and network.n_batches == n_batches
+            if first_pass or untouched:
+                # The new network is dropped whole, or no batch of this call
+                # took a step: the estimator is the one before the call.
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                for layer, state in zip(network.layers, moments):
+                    (layer.moment1_w, layer.moment1_b, layer.moment2_w,
+                     layer.moment2_b) = state
+                kept = "The estimator is left as it was before this call."
+            else:
+                kept = ("The batches of this call before the diverged one took "
+                        "their steps; that one took none.")
+            raise _DivergedError(
+                f"{exc} {kept} Lower learning_rate_init (now "
+                f"{self.learning_rate_init}) or scale the data, for example "
+                "with StandardScaler.") from None
 
     def _dense_targets(self, targets, n_samples):
         """The (n_samples, n_outputs) bool targets of a classifier."""
@@ -491,10 +538,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
     def _check_finite(self):
         weights = [*self.coefs_, *self.intercepts_]
         if not all(np.isfinite(w).all() for w in weights):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
-            )
+            raise _DivergedError(_NON_FINITE)
         return self
 
     def _validation_split(self, targets, n_samples):
@@ -670,6 +714,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         sample_idx = train_idx.astype(np.intp)
         self.hashing_time_ = 0.0
         self.rebuild_time_ = 0.0
+        diverged = None
         try:
             self.n_iter_ = 0
             # BLAS runs inside the OpenMP loops: one thread each.
@@ -725,9 +770,28 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             # Tables are never left half built (see LayerHashing): the model
             # is the network after the last completed batch.
             warnings.warn("Training interrupted by user.")
+        except _Diverged as exc:
+            diverged = exc
         finally:
             # After an interruption too: no weight is left behind its step.
             self._optimizer.catch_up(worker)
+        if diverged is not None:
+            where = diverged.reason.format(epoch=self.n_iter_ + 1)
+            if not early_stopping:
+                # MLP's message first (scikit-learn's tests match it); this
+                # step was refused, not taken.
+                raise _DivergedError(
+                    f"{_NON_FINITE} Training diverged: {where}, and that step "
+                    "was not taken.")
+            # The diverged epoch is recorded as MLP records one: its loss and
+            # validation score NaN. The best network is kept.
+            self.n_iter_ += 1
+            self.loss_ = float("nan")
+            self.loss_curve_.append(self.loss_)
+            self.validation_scores_.append(float("nan"))
+            warnings.warn(f"Training diverged: {where}. Training stopped; the "
+                          "network of the best validation score is kept.",
+                          ConvergenceWarning)
         if early_stopping:
             # The network of the best validation score: its weights and the
             # tables its hashed layers retrieved through.
@@ -755,7 +819,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         n_samples = sample_idx.shape[0]
         if sp.issparse(X):
             row_nnz = np.diff(X.indptr)
-        for batch_slice in gen_batches(n_samples, batch_size):
+        for batch, batch_slice in enumerate(gen_batches(n_samples, batch_size), 1):
             rows = sample_idx[batch_slice]
             n_batch = rows.shape[0]
             sw_sum = float(sw[rows].sum()) if sw is not None else float(n_batch)
@@ -768,6 +832,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 rows, training=True, seed=(seed_base << 32) + network.n_batches,
                 scale=1.0 / sw_sum, alpha=float(self.alpha),
                 **self._optimizer.params())
+            if worker.diverged:
+                raise _Diverged(batch, sample_loss, sw is None or sw[rows] != 0)
             accumulated_loss += sample_loss.sum() / sw_sum * n_batch
             l2_factor += n_batch / sw_sum
             hash_seconds += seconds.sum()

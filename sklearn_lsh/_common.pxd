@@ -66,6 +66,7 @@ cdef struct layer_t:
     void* act                    # (batch, width)
     void* delta                  # (batch, width)
     int64_t* macs                # (batch,) forward multiply-adds, ranking too
+    double* grad_bound           # (batch,) max |delta| x max(|input|, 1)
     # Regrouped (neuron -> slots) lists of a hashed layer, phase 2.
     int64_t* touched_offsets     # (n_out + 1,)
     int64_t* touched_slots       # (batch * width,) entries ii * width + a

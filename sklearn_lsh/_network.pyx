@@ -159,6 +159,7 @@ cdef class BatchTrainer:
     cdef readonly list active_ids   # per layer (batch, width) int32 (hashed)
     cdef readonly list last_steps   # per layer (n_out,) int32 rows' last steps
     cdef readonly int32_t step      # steps taken since built
+    cdef readonly bint diverged     # the last training run took no step
     cdef readonly int64_t step_base
     cdef intp_t _scratch_hash, _scratch_hashes, _scratch_tables, _scratch_rank
     cdef CatchUp _catch_up
@@ -327,6 +328,7 @@ cdef class BatchTrainer:
         act = np.zeros((self.batch_size, c.width), dtype=self.dtype)
         delta = np.zeros((self.batch_size, c.width), dtype=self.dtype)
         macs = np.zeros(self.batch_size, dtype=np.int64)
+        grad_bound = np.zeros(self.batch_size, dtype=np.float64)
         offsets = np.zeros(c.n_out + 1 if c.hashed else 1, dtype=np.int64)
         slots = np.zeros(self.batch_size * c.width if c.hashed else 1, dtype=np.int64)
         touched = np.zeros(c.n_out if c.hashed else 1, dtype=np.int32)
@@ -335,10 +337,12 @@ cdef class BatchTrainer:
         c.act = _ptr(act)
         c.delta = _ptr(delta)
         c.macs = <int64_t*> _ptr(macs)
+        c.grad_bound = <double*> _ptr(grad_bound)
         c.touched_offsets = <int64_t*> _ptr(offsets)
         c.touched_slots = <int64_t*> _ptr(slots)
         c.touched = <int32_t*> _ptr(touched)
-        self._keep += [ids, n_active, act, delta, macs, offsets, slots, touched]
+        self._keep += [ids, n_active, act, delta, macs, grad_bound, offsets, slots,
+                       touched]
         self.n_active.append(n_active)
         self.macs.append(macs)
         self.activations.append(act)
@@ -531,20 +535,23 @@ cdef class BatchTrainer:
         st.catch_up = self._catch_up.pointer()
         return st
 
-    cdef _kernel(self, bint flush, const step_t* st):
-        """The float/double dispatch of the kernels, in one place."""
+    cdef bint _kernel(self, bint flush, const step_t* st):
+        """The float/double dispatch of the kernels, in one place. False if a
+        training batch's loss was not finite (no step taken)."""
+        cdef bint stepped = True
         if self.float32:
             with nogil:
                 if flush:
                     catch_up(&self.net, st, <float> 0)
                 else:
-                    train_batch(&self.net, &self.batch, st, <float> 0)
+                    stepped = train_batch(&self.net, &self.batch, st, <float> 0)
         else:
             with nogil:
                 if flush:
                     catch_up(&self.net, st, <double> 0)
                 else:
-                    train_batch(&self.net, &self.batch, st, <double> 0)
+                    stepped = train_batch(&self.net, &self.batch, st, <double> 0)
+        return stepped
 
     def catch_up(self, **params):
         """Bring every weight to the end of the last step.
@@ -582,7 +589,10 @@ cdef class BatchTrainer:
         Returns
         -------
         sample_loss : ndarray of shape (n_batch,)
-            Each sample's weighted loss over its active outputs.
+            Each sample's weighted loss over its active outputs. If that of a
+            training row of non-zero weight is not finite, or a gradient might
+            not be, the batch takes no step (no weight, moment or step count
+            changes) and ``diverged`` is set.
         hash_seconds : ndarray of shape (n_batch,)
             Time spent hashing and querying tables for each sample.
         """
@@ -625,5 +635,7 @@ cdef class BatchTrainer:
         if training and st.solver != GRADIENT:
             self.step += 1
             st.step = self.step
-        self._kernel(False, &st)
+        self.diverged = not self._kernel(False, &st)
+        if self.diverged and training and st.solver != GRADIENT:
+            self.step -= 1
         return sample_loss, hash_seconds

@@ -6,8 +6,9 @@ from ._optimizers cimport step_t
 
 
 # Forward (and, if b.training, backward and the optimizer step of every
-# touched row) over the batch b. tag: a zero of the network's dtype.
-cdef void train_batch(network_t* net, const batch_t* b, const step_t* st,
+# touched row) over the batch b. False if a training batch's loss was not
+# finite, and so no step was taken. tag: a zero of the network's dtype.
+cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                       floating tag) noexcept nogil
 
 # Bring every weight of every layer to the end of st.step.

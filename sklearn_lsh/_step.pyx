@@ -8,7 +8,9 @@
    are only read; each sample writes its own slots.
 2. Parallel over the neurons the batch touched: each neuron's gradient row is
    the sum, in sample order, of delta x input over its samples, followed at
-   once by the optimizer step on that row (see ``_optimizers``).
+   once by the optimizer step on that row (see ``_optimizers``). Skipped if a
+   sample's loss is not finite, or a gradient (or its square, Adam's second
+   moment) might not be: a diverged batch writes nothing.
 
 Each row, and each entry of a row fed by a sparse input, remembers its last
 step; an entry skipped by some steps catches up on them in closed form when it
@@ -23,7 +25,8 @@ worker (``_network.BatchTrainer``) checks every array where it enters.
 """
 from cython.parallel cimport prange
 
-from libc.math cimport exp, log, tanh
+from libc.float cimport DBL_MAX, FLT_MAX
+from libc.math cimport exp, fabs, isfinite, log, sqrt, tanh
 from libc.string cimport memset
 
 from cython cimport floating
@@ -472,7 +475,57 @@ cdef void _stamp_inputs(const network_t* net, int l, const batch_t* b,
             layer.col_last[in_ids[t]] = step
 
 
-cdef void train_batch(network_t* net, const batch_t* b, const step_t* st,
+cdef void _bound_gradients(const network_t* net, const batch_t* b, intp_t ii,
+                           floating tag) noexcept nogil:
+    """Slot ii's share of a bound on every layer's gradient entries.
+
+    An entry of layer l's gradient is scale x (sum over samples of delta x
+    input): max |delta| x max(|input|, 1) (1: the bias's input) bounds a
+    sample's part of every entry of the layer.
+    """
+    cdef double delta_max, input_max
+    cdef intp_t a, in_n
+    cdef int l
+    cdef layer_t* layer
+    cdef const floating* delta
+    cdef const floating* in_dense
+    cdef const int32_t* in_ids
+    cdef const floating* in_vals
+    cdef const floating* inputs
+    for l in range(net.n_layers):
+        layer = &net.layers[l]
+        delta = <const floating*> layer.delta + ii * layer.width
+        delta_max = 0
+        for a in range(layer.n_active[ii]):
+            delta_max = max(delta_max, fabs(delta[a]))
+        in_n = _input_row(net, l, ii, b, &in_dense, &in_ids, &in_vals)
+        inputs = in_dense if in_dense != NULL else in_vals
+        input_max = 1
+        for a in range(in_n):
+            input_max = max(input_max, fabs(inputs[a]))
+        layer.grad_bound[ii] = delta_max * input_max
+
+
+cdef bint _gradients_finite(const network_t* net, const batch_t* b,
+                            const step_t* st, floating tag) noexcept nogil:
+    """Whether every gradient of the batch, squared too (Adam's second
+    moment), is surely finite: summed in sample order, so the answer does
+    not depend on the thread count."""
+    cdef double limit = sqrt(FLT_MAX if floating is float else DBL_MAX)
+    cdef double bound
+    cdef intp_t ii
+    cdef int l
+    for l in range(net.n_layers):
+        bound = 0
+        for ii in range(b.n_samples):
+            if not _dropped(b, ii):
+                bound += net.layers[l].grad_bound[ii]
+        if not bound * st.scale < limit:
+            return False
+    return True
+
+
+cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                       floating tag) noexcept nogil:
     cdef intp_t ii, t
     cdef int tid, l
@@ -482,8 +535,14 @@ cdef void train_batch(network_t* net, const batch_t* b, const step_t* st,
         _forward(net, b, ii, &net.scratch[tid], tag)
         if b.training:
             _backward(net, b, ii, tag)
+            _bound_gradients(net, b, ii, tag)
     if not b.training:
-        return
+        return True
+    for ii in range(b.n_samples):
+        if not _dropped(b, ii) and not isfinite(b.sample_loss[ii]):
+            return False
+    if not _gradients_finite(net, b, st, tag):
+        return False
     for l in range(net.n_layers):
         layer = &net.layers[l]
         if layer.hashed:
@@ -498,6 +557,7 @@ cdef void train_batch(network_t* net, const batch_t* b, const step_t* st,
                            b, st, &net.scratch[tid], tag)
         if layer.col_last != NULL:
             _stamp_inputs(net, l, b, st.step, tag)
+    return True
 
 
 cdef void catch_up(network_t* net, const step_t* st, floating tag) noexcept nogil:

@@ -305,6 +305,45 @@ def test_refused_batch_takes_no_step():
     assert trainer.step == 2 and trainer.step_base == 7
 
 
+@pytest.mark.parametrize("dtype, target, finite_loss", [
+    # float64: the loss itself overflows.
+    (np.float64, 1e200, False),
+    # float32: the float64 loss is finite, but a gradient's square (Adam's
+    # second moment) would overflow float32.
+    (np.float32, 1e30, True)])
+def test_diverged_batch_takes_no_step(dtype, target, finite_loss):
+    sizes = [10, 40, 3]
+    specs = make_network(sizes, "relu", "identity", dtype, (True, False))
+    X, Y, _, _ = make_data(4, sizes[0], sizes[-1], "identity", dtype, False)
+    rows = np.arange(4, dtype=np.intp)
+    trainer = BatchTrainer(specs, 4, 2, step_base=3)
+    step = dict(solver="adam", scale=0.25, learning_rate=0.01)
+    trainer.run(X, rows, Y=Y, **step)
+    assert not trainer.diverged and trainer.step == 1
+    state = [spec[name].copy() for spec in specs for name in (
+        "weights", "bias", "moment1_w", "moment2_w", "moment1_b", "moment2_b")]
+    last_steps = [s.copy() for s in trainer.last_steps]
+    Y_bad = Y.copy()
+    Y_bad[2] = target
+    loss, _ = trainer.run(X, rows, Y=Y_bad, **step)
+    assert trainer.diverged and trainer.step == 1
+    assert np.isfinite(loss).all() == finite_loss
+    after = [spec[name] for spec in specs for name in (
+        "weights", "bias", "moment1_w", "moment2_w", "moment1_b", "moment2_b")]
+    for a, b in zip(state, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(last_steps, trainer.last_steps, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # A row of weight 0 is not trained on: its loss does not stop the step.
+    sample_weight = np.ones(4, dtype)
+    sample_weight[2] = 0
+    trainer.run(X, rows, Y=Y_bad, sample_weight=sample_weight, **step)
+    assert not trainer.diverged and trainer.step == 2
+    # Large but safe gradients step.
+    trainer.run(X, rows, Y=Y * 1e6, **step)
+    assert not trainer.diverged and trainer.step == 3
+
+
 def test_thread_count_does_not_change_a_step():
     dtype = np.float32
     sizes = [30, 64, 48, 20]

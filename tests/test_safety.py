@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import make_classification
+from sklearn.datasets import make_classification, make_regression
 from sklearn_lsh._hashing import HashFunctions
 from sklearn_lsh._network import BatchTrainer
 from sklearn_lsh._tables import HashTables
@@ -341,3 +341,128 @@ def test_concurrent_predictions_equal_serial(data, inference):
         t.join()
     for got, expected in zip(results, serial):
         np.testing.assert_array_equal(got, expected)
+
+
+# 10. Divergence: a non-finite loss stops the call ----------------------------
+def _state(est):
+    """Everything a call may change, as comparable values."""
+    layers = est._network.layers
+    arrays = [a for layer in layers for a in (
+        layer.weights, layer.bias, layer.moment1_w, layer.moment1_b,
+        layer.moment2_w, layer.moment2_b)]
+    return arrays, (est._optimizer.steps, est._network.n_batches, est.t_,
+                    est.n_iter_, list(est.loss_curve_))
+
+
+def _assert_same_state(est, other):
+    arrays, scalars = _state(est)
+    other_arrays, other_scalars = _state(other)
+    for a, b in zip(arrays, other_arrays, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert scalars == other_scalars
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(n_samples=300, n_features=40, noise=1, random_state=0)
+    return X, y / y.std()
+
+
+def _regressor(**params):
+    from sklearn_lsh import LSHMLPRegressor
+
+    return LSHMLPRegressor(hidden_layer_sizes=(300,), lsh_layers="all",
+                           max_iter=2, random_state=0, **params)
+
+
+# float64: the loss overflows; float32: a gradient would (its square would
+# overflow float32) while the float64 loss does not.
+@pytest.mark.parametrize("dtype, huge, reason", [
+    (np.float64, 1e200, "the loss of batch 1 of epoch 1 is inf"),
+    (np.float32, 1e30, "a gradient of batch 1 of epoch 1 would overflow")])
+def test_diverged_fit_leaves_the_estimator_as_before(regression, dtype, huge,
+                                                     reason):
+    X, y = regression
+    X = X.astype(dtype)
+    reg = _regressor()
+    with pytest.warns(Warning):
+        reg.fit(X, y)
+    before = pickle.loads(pickle.dumps(reg))
+    y_huge = np.full_like(y, huge)
+    with pytest.raises(ValueError, match=(
+            r"^Solver produced non-finite parameter weights\. The input data may "
+            r"contain large values and need to be preprocessed\. Training "
+            rf"diverged: {reason}, and that step was not taken\. The estimator "
+            r"is left as it was before this call\. "
+            r"Lower learning_rate_init \(now 0.001\) or scale the data")):
+        reg.fit(X, y_huge)
+    _assert_same_state(reg, before)
+    np.testing.assert_array_equal(reg.predict(X), before.predict(X))
+    # Unfitted stays unfitted.
+    fresh = _regressor()
+    with pytest.raises(ValueError, match="Training diverged"):
+        fresh.fit(X, y_huge)
+    assert not hasattr(fresh, "coefs_")
+
+
+@pytest.mark.parametrize("call", ["partial_fit", "warm_start"])
+def test_call_diverged_on_its_first_batch_changes_nothing(regression, call):
+    X, y = regression
+    reg = _regressor()
+    with pytest.warns(Warning):
+        reg.fit(X, y)
+    before = pickle.loads(pickle.dumps(reg))
+    y_huge = np.full_like(y, 1e200)
+    with pytest.raises(ValueError, match="left as it was before this call"):
+        if call == "partial_fit":
+            reg.partial_fit(X, y_huge)
+        else:
+            reg.set_params(warm_start=True).fit(X, y_huge)
+    reg.set_params(warm_start=False)
+    _assert_same_state(reg, before)
+    # Bit for bit the same model: training on goes the same way.
+    reg.partial_fit(X, y)
+    before.partial_fit(X, y)
+    _assert_same_state(reg, before)
+
+
+def test_call_diverged_later_keeps_its_finite_steps(regression):
+    X, y = regression
+    reg = _regressor(batch_size=50, shuffle=False)
+    with pytest.warns(Warning):
+        reg.fit(X, y)
+    steps = reg._optimizer.steps
+    y_bad = y.copy()
+    y_bad[-1] = 1e200
+    with pytest.raises(ValueError, match=(
+            "batch 6 of epoch 1 is inf.* before the diverged one took their "
+            "steps; that one took none")):
+        reg.partial_fit(X, y_bad)
+    # Five batches stepped, the sixth did not; every weight is finite and
+    # the model trains on.
+    assert reg._optimizer.steps == steps + 5
+    assert all(np.isfinite(a).all() for a in _state(reg)[0])
+    reg.partial_fit(X, y)
+    assert np.isfinite(reg.predict(X)).all()
+
+
+def test_diverged_fit_with_early_stopping_keeps_the_best_network():
+    # scikit-learn's test_mlp_diverging_loss: MLP records a NaN validation
+    # score and keeps its best network; so do we, and stop at once.
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_lsh import LSHMLPRegressor
+
+    X, y = load_iris(return_X_y=True)
+    reg = LSHMLPRegressor(hidden_layer_sizes=100, activation="identity",
+                          solver="sgd", learning_rate_init=1, max_iter=20,
+                          early_stopping=True, n_iter_no_change=10,
+                          random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Training diverged: .* of batch "
+                      "1 of epoch [0-9]+ .*best validation score"):
+        reg.fit(X, y)
+    assert np.isnan(reg.validation_scores_[-1]) and np.isnan(reg.loss_curve_[-1])
+    assert len(reg.validation_scores_) == len(reg.loss_curve_) == reg.n_iter_ < 20
+    assert np.isfinite(reg.predict(X)).all()
+    assert reg.best_validation_score_ == np.nanmax(reg.validation_scores_)
