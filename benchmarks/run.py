@@ -18,6 +18,9 @@ Suites (../shared/TARGETS.md has the targets):
 - ``threads``: ``wide`` with 1 and 2 threads.
 - ``regression``: ``make_regression`` (5,000 x 100, 20 informative, noise 10,
   hidden 1000) and ``load_diabetes`` (hidden 500), against MLPRegressor. R^2.
+- ``dense``: every neuron active (``active_fraction=1.0``), against
+  MLPClassifier on ``kdd2017``'s networks and MLPRegressor on ``regression``'s
+  (T8).
 
 Every run is a fresh process (so its peak memory is its own): the parent
 prints a Markdown table and writes ``SUITE.json``, ``SUITE.md`` and, with
@@ -342,24 +345,40 @@ def _have_torch():
     return True
 
 
-def suite_kdd2017(quick):
+def _fashion(hidden, quick):
+    """Params and spec fields of a Fashion-MNIST row (kdd2017, dense)."""
     n_train, epochs = (10_000, 2) if quick else (None, 10)
+    arch = "784-" + "-".join(map(str, hidden)) + "-10"
+    common = dict(hidden_layer_sizes=hidden, batch_size=128, max_iter=epochs,
+                  random_state=0, solver="adam")
+    base = dict(data="fashion", n_train=n_train, epochs=epochs,
+                metric="accuracy", arch=arch)
+    return arch, common, base
+
+
+def _regression(data, hidden, quick):
+    """Params and spec fields of a regression row (regression, dense)."""
+    common = dict(hidden_layer_sizes=hidden, random_state=0,
+                  max_iter=50 if quick else 200)
+    base = dict(data=data, epochs=common["max_iter"], metric="r2",
+                arch=f"{data}-{hidden[0]}")
+    return common, base
+
+
+_REGRESSIONS = (("make_regression", (1000,)), ("diabetes", (500,)))
+
+
+def suite_kdd2017(quick):
     fractions = (0.05, 0.25, 1.0) if quick else (0.05, 0.1, 0.25, 0.5, 1.0)
     specs = []
     for hidden in ((1000, 1000, 1000), (1000,)):
-        arch = "784-" + "-".join(map(str, hidden)) + "-10"
-        common = dict(hidden_layer_sizes=hidden, batch_size=128, max_iter=epochs,
-                      random_state=0, solver="adam")
-        base = dict(data="fashion", n_train=n_train, epochs=epochs,
-                    metric="accuracy", arch=arch)
+        arch, common, base = _fashion(hidden, quick)
         specs.append({**base, "name": f"{arch} MLPClassifier", "model": "mlp",
                       "params": common})
         for s in fractions:
-            params = {**common, "active_fraction": s}
-            if s == 1.0:
-                params["min_active"] = 1000  # every neuron: the dense network
             specs.append({**base, "name": f"{arch} ours {s:g}", "model": "ours",
-                          "active_fraction": s, "params": params})
+                          "active_fraction": s,
+                          "params": {**common, "active_fraction": s}})
         # The tables in every hashed layer (the method as published), where
         # the defaults score the first layer in the input's principal
         # directions and the layers above exactly.
@@ -372,15 +391,32 @@ def suite_kdd2017(quick):
 def suite_regression(quick):
     """T9: regressors at the default active fraction against MLPRegressor."""
     specs = []
-    for data, hidden in (("make_regression", (1000,)), ("diabetes", (500,))):
-        common = dict(hidden_layer_sizes=hidden, random_state=0,
-                      max_iter=50 if quick else 200)
-        base = dict(data=data, epochs=common["max_iter"], metric="r2",
-                    arch=f"{data}-{hidden[0]}")
+    for data, hidden in _REGRESSIONS:
+        common, base = _regression(data, hidden, quick)
         specs.append({**base, "name": f"{data} {hidden[0]} MLPRegressor",
                       "model": "mlp", "params": common})
         specs.append({**base, "name": f"{data} {hidden[0]} ours", "model": "ours",
                       "params": common})
+    return specs
+
+
+def suite_dense(quick):
+    """T8: every neuron active (dense layers, matrix products) against the
+    dense estimators."""
+    specs = []
+    for hidden in ((1000, 1000, 1000), (1000,)):
+        arch, common, base = _fashion(hidden, quick)
+        specs.append({**base, "name": f"{arch} MLPClassifier", "model": "mlp",
+                      "params": common})
+        specs.append({**base, "name": f"{arch} ours 1.0", "model": "ours",
+                      "params": {**common, "active_fraction": 1.0}})
+    for data, hidden in _REGRESSIONS:
+        common, base = _regression(data, hidden, quick)
+        specs.append({**base, "name": f"{data} {hidden[0]} MLPRegressor",
+                      "model": "mlp", "params": common})
+        specs.append({**base, "name": f"{data} {hidden[0]} ours 1.0",
+                      "model": "ours",
+                      "params": {**common, "active_fraction": 1.0}})
     return specs
 
 
@@ -469,7 +505,8 @@ def suite_scale(quick):
 
 
 SUITES = {"kdd2017": suite_kdd2017, "wide": suite_wide, "scale": suite_scale,
-          "threads": suite_threads, "regression": suite_regression}
+          "threads": suite_threads, "regression": suite_regression,
+          "dense": suite_dense}
 
 
 def markdown(results):

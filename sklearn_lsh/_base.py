@@ -25,6 +25,7 @@ from threadpoolctl import ThreadpoolController
 
 from . import _lbfgs
 from ._layers import (
+    active_budget,
     available_memory,
     hash_config,
     hashed_layers,
@@ -269,6 +270,15 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         lsh_layers = "none" if self.solver == "lbfgs" else self.lsh_layers
         self.lsh_layers_ = hashed_layers(layer_units, lsh_layers,
                                          can_hash_output, self.out_activation_)
+        for i, width in enumerate(layer_units[1:]):
+            if self.lsh_layers_[i]:
+                self._warn_too_many(i, width)
+            if lsh_layers == "auto" and active_budget(self.active_fraction,
+                                                      width) >= width:
+                # A budget of the whole layer selects every neuron: such a
+                # layer is computed dense, by matrix products. Named layers
+                # ('all', a list) hash whatever their budget.
+                self.lsh_layers_[i] = False
         configs = []
         input_density = 1.0  # X: what the dense network reads too
         # A hashed first layer over a dense X may score in X's principal
@@ -294,7 +304,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     input_nnz=input_nnz, input_density=input_density,
                     captured=subspace[2] if i == 0 and subspace else None,
                     batch_size=batch_size)
-                self._warn_clipped(i, layer_units[i + 1], config)
+                self._warn_clipped(i, config)
             configs.append(config)
             # A hashed layer's outputs are its active set: at most its budget
             # are non-zero in the next layer's input, all of them in the dense
@@ -354,14 +364,17 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         choice (``LSHMLPRegressor`` overrides this)."""
         return self.weight_init
 
-    def _warn_clipped(self, layer, width, config):
-        """Warn when an int budget or minimum cannot be met as given."""
+    def _warn_too_many(self, layer, width):
+        """Warn when an int budget asks for more neurons than a layer has."""
         asked = self.active_fraction
         if isinstance(asked, numbers.Integral) and asked > width:
             warnings.warn(
                 f"active_fraction={asked} asks for more neurons than the "
-                f"{width} of hashed layer {layer}: all {width} are active.",
+                f"{width} of layer {layer}: all {width} are active.",
                 UserWarning)
+
+    def _warn_clipped(self, layer, config):
+        """Warn when an int minimum cannot be met as given."""
         if self.min_active != "auto" and self.min_active > config["budget"]:
             warnings.warn(
                 f"min_active={self.min_active} exceeds the active budget "

@@ -104,7 +104,8 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         L, tables per hashed layer. 'auto' is 100 (the KDD 2017 setting).
     active_fraction : float in (0, 1] or int >= 1, default=0.05
         The active budget of each hashed layer: a share of its neurons, or a
-        count.
+        count. Under ``lsh_layers='auto'`` a layer whose budget is its whole
+        width is computed dense (every neuron, by matrix products).
     sampling : {'topk', 'union', 'threshold'}, default='topk'
         How the tables' answer is read: the most frequent ids across the
         tables (KDD 2017), the union of the buckets in table order (SLIDE), or
@@ -127,7 +128,8 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         is half the budget.
     lsh_layers : 'auto', 'all', 'none' or list of int, default='auto'
         Which weight layers hash (0 is the first hidden layer, the last is the
-        output layer). 'auto' hashes layers of at least 256 neurons.
+        output layer). 'auto' hashes layers of at least 256 neurons, unless
+        the budget keeps all of them active.
     selection : {'auto', 'lsh', 'exact'}, default='auto'
         How a hashed layer chooses its active neurons. 'lsh': the neurons its
         input's hash retrieves from the tables (the best ``budget`` of them by

@@ -2,7 +2,7 @@
 # small inline helpers. Arrays are owned by Python objects (the layers, the
 # worker's scratch) that outlive every call which reads these structs.
 from cython cimport floating
-from scipy.linalg.cython_blas cimport daxpy, ddot, saxpy, sdot
+from scipy.linalg.cython_blas cimport daxpy, ddot, dgemm, saxpy, sdot, sgemm
 
 from ._hashing cimport hash_family_t
 from ._tables cimport query_scratch_t, tables_t
@@ -19,6 +19,13 @@ cdef enum:
     EXP = 5
 
 
+# Samples (forward, backward) or neurons (gradients) per matrix product of a
+# dense layer over a dense input: fixed, so that a step's bits do not depend
+# on how many threads share the blocks.
+cdef enum:
+    GEMM_BLOCK = 16
+
+
 # One weight layer in a worker. Arrays of float or double (the network's
 # dtype, the `floating` of the kernel that reads them) are void pointers.
 cdef struct layer_t:
@@ -26,6 +33,7 @@ cdef struct layer_t:
     intp_t n_in                  # fan-in
     int activation
     bint hashed                  # computes an active set of its neurons
+    bint gemm                    # dense, over a dense input: matrix products
     bint exact                   # hashed: the set by exact scores, no tables
     bint subspace                # hashed: candidates by scores in a subspace
     intp_t width                 # slot width per sample (n_out if dense)
@@ -92,6 +100,7 @@ cdef struct scratch_t:
     int32_t* nz_ids              # non-zeros of a hashed layer's input
     void* nz_vals
     void* acc                    # gradient row (n_in), zero between rows
+    void* grad_block             # (GEMM_BLOCK, fan-in) gradient rows, gemm
     int32_t* cols                # the entries of a sparse-input row touched
     int32_t* col_marker          # stamped membership of cols
     int32_t col_stamp
@@ -111,6 +120,7 @@ cdef struct batch_t:
     const intp_t* rows           # (n_samples,) rows of X in this batch
     intp_t n_samples
     const void* X                # dense (n_rows, n_features), or NULL for CSR
+    void* X_batch                # (batch, n_features) its rows gathered (gemm)
     const void* X_data           # CSR X: canonical (sorted, no duplicates)
     const int32_t* X_indices
     const int64_t* X_indptr
@@ -142,6 +152,22 @@ cdef inline void axpy(intp_t n, floating alpha, const floating* x,
         saxpy(&n_, &alpha, <float*> x, &one, y, &one)
     else:
         daxpy(&n_, &alpha, <double*> x, &one, y, &one)
+
+
+cdef inline void gemm(char transa, char transb, intp_t m, intp_t n, intp_t k,
+                      const floating* A, intp_t lda, const floating* B,
+                      intp_t ldb, floating* C, intp_t ldc) noexcept nogil:
+    """C = op(A) op(B) in BLAS's column-major terms (a row-major matrix is
+    its transpose there), one thread."""
+    cdef int m_ = <int> m, n_ = <int> n, k_ = <int> k
+    cdef int lda_ = <int> lda, ldb_ = <int> ldb, ldc_ = <int> ldc
+    cdef floating one = 1, zero = 0
+    if floating is float:
+        sgemm(&transa, &transb, &m_, &n_, &k_, &one, <float*> A, &lda_,
+              <float*> B, &ldb_, &zero, C, &ldc_)
+    else:
+        dgemm(&transa, &transb, &m_, &n_, &k_, &one, <double*> A, &lda_,
+              <double*> B, &ldb_, &zero, C, &ldc_)
 
 
 cdef inline floating gather_dot(const floating* w, const int32_t* ids,

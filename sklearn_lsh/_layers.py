@@ -149,6 +149,13 @@ def subspace_rank(config, width, input_nnz):
     return int(config["n_candidates"] * input_nnz // (2 * (input_nnz + width)))
 
 
+def active_budget(active_fraction, width):
+    """How many of a layer's ``width`` neurons ``active_fraction`` keeps active."""
+    if isinstance(active_fraction, numbers.Integral):
+        return min(int(active_fraction), width)
+    return max(1, math.ceil(active_fraction * width))
+
+
 def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor,
                 n_tables, n_hash_bits, min_active, selection="lsh",
                 input_nnz=None, input_density=1.0, captured=None, batch_size=200):
@@ -162,10 +169,7 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
     principal directions hold (``input_subspace``), is given for a layer that
     reads the network's dense input, whose batches hold ``batch_size`` rows.
     """
-    if isinstance(active_fraction, numbers.Integral):
-        budget = min(int(active_fraction), width)
-    else:
-        budget = max(1, math.ceil(active_fraction * width))
+    budget = active_budget(active_fraction, width)
     if hash_family == "simhash":
         bin_size, code_bits = 2, 1
     else:

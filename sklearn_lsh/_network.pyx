@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from ._common cimport (
     EXP,
+    GEMM_BLOCK,
     IDENTITY,
     LOGISTIC,
     RELU,
@@ -173,7 +174,7 @@ cdef class BatchTrainer:
                  bint inference_only=False, int64_t step_base=0,
                  bint sparse_input=False, intp_t max_labels=0,
                  bint hash_output=True):
-        cdef intp_t l, n_in, n_out, width, max_n = 1, max_in = 1
+        cdef intp_t l, n_in, n_out, width, max_n = 1, max_in = 1, gemm_in = 1
         cdef layer_t* c
         if len(layers) == 0:
             raise ValueError("a network needs at least one layer")
@@ -253,10 +254,16 @@ cdef class BatchTrainer:
                     self._grow_hash_scratch(hashing.functions)
                     self._set_hashing(l, hashing.functions, hashing.tables)
             c.width = width
+            # A dense X is gathered for the first layer; a worker built for
+            # CSR batches keeps its first layer per sample.
+            c.gemm = not c.hashed and (not self.net.layers[l - 1].hashed if l > 0
+                                       else not sparse_input)
+            if c.gemm and not inference_only:
+                gemm_in = max(gemm_in, n_in)
             max_n = max(max_n, n_out)
             max_in = max(max_in, n_in)
             self._slots(l, c)
-        self._scratch(max_n, max_in)
+        self._scratch(max_n, max_in, gemm_in)
 
     cdef _point_subspace(self, intp_t l, hashing):
         """Point a subspace layer at its basis and projected weights."""
@@ -353,7 +360,7 @@ cdef class BatchTrainer:
         self._scratch_hashes = max(self._scratch_hashes, functions.n_hashes)
         self._scratch_tables = max(self._scratch_tables, functions.n_tables)
 
-    cdef _scratch(self, intp_t max_n, intp_t max_in):
+    cdef _scratch(self, intp_t max_n, intp_t max_in, intp_t gemm_in):
         """One zeroed row per thread of each buffer, rows a cache line apart."""
         cdef int tid
         cdef scratch_t* s
@@ -370,6 +377,7 @@ cdef class BatchTrainer:
             "nz_ids": (max(max_in, max_n), np.int32),
             "nz_vals": (max(max_in, max_n), self.dtype),
             "acc": (max_in, self.dtype), "cols": (max_in, np.int32),
+            "grad_block": (GEMM_BLOCK * gemm_in, self.dtype),
             "col_marker": (max_in, np.int32),
         }
         rows = {name: per_thread_rows(self.net.n_threads, size, dtype)
@@ -396,6 +404,7 @@ cdef class BatchTrainer:
             s.nz_ids = <int32_t*> _ptr(rows["nz_ids"][tid])
             s.nz_vals = _ptr(rows["nz_vals"][tid])
             s.acc = _ptr(rows["acc"][tid])
+            s.grad_block = _ptr(rows["grad_block"][tid])
             s.cols = <int32_t*> _ptr(rows["cols"][tid])
             s.col_marker = <int32_t*> _ptr(rows["col_marker"][tid])
             s.col_stamp = 0
@@ -474,6 +483,8 @@ cdef class BatchTrainer:
         else:
             n_rows = np.shape(X)[0] if np.ndim(X) == 2 else -1
             data["X"] = _checked(X, "X", (n_rows, first.n_in), self.dtype, False)
+            if first.gemm:
+                data["X_batch"] = np.empty((self.batch_size, first.n_in), self.dtype)
         if Y is not None:
             data["Y"] = _checked(Y, "Y", (n_rows, last.n_out), self.dtype, False)
         if label_indptr is not None or label_ids is not None:
@@ -495,6 +506,7 @@ cdef class BatchTrainer:
         self._data = data
         self._data["n_rows"] = n_rows
         self.batch.X = _ptr(data.get("X"))
+        self.batch.X_batch = _ptr(data.get("X_batch"))
         self.batch.X_data = _ptr(data.get("X_data"))
         self.batch.X_indices = <int32_t*> _ptr(data.get("X_indices"))
         self.batch.X_indptr = <int64_t*> _ptr(data.get("X_indptr"))

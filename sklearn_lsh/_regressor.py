@@ -86,7 +86,8 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
     n_tables : int or 'auto', default='auto'
         L.
     active_fraction : float in (0, 1] or int >= 1, default=0.05
-        Active budget of each hashed layer.
+        Active budget of each hashed layer (under ``lsh_layers='auto'``, a
+        layer whose budget is its whole width is computed dense).
     sampling : {'union', 'topk', 'threshold'}, default='union'
         How the tables' answer is read (see LSHMLPClassifier).
     sampling_threshold : int, default=2

@@ -2,12 +2,15 @@
 
 ``train_batch`` runs the step in two phases:
 
-1. Parallel over samples: for each layer, choose the active neurons (all of
-   them for a dense layer; for a hashed layer, see ``_selection``), compute
-   them forward, then the deltas backward between active neurons only. Weights
-   are only read; each sample writes its own slots.
+1. Layer by layer, forward then backward, parallel over samples: choose the
+   active neurons (all of them for a dense layer; for a hashed layer, see
+   ``_selection``), compute them forward, then the deltas backward between
+   active neurons only. A dense layer over a dense input (a "gemm" layer)
+   does this as matrix products over fixed blocks of ``GEMM_BLOCK`` samples
+   instead. Weights are only read; each sample writes its own slots.
 2. Parallel over the neurons the batch touched: each neuron's gradient row is
-   the sum, in sample order, of delta x input over its samples, followed at
+   the sum over its samples of delta x input (in sample order; for a gemm
+   layer, the rows of a block of neurons as one matrix product), followed at
    once by the optimizer step on that row (see ``_optimizers``). Skipped if a
    sample's loss is not finite, or a gradient (or its square, Adam's second
    moment) might not be: a diverged batch writes nothing.
@@ -16,7 +19,9 @@ Each row, and each entry of a row fed by a sparse input, remembers its last
 step; an entry skipped by some steps catches up on them in closed form when it
 is next stepped, or in ``catch_up``, so that the weights move as a dense
 optimizer's would. No two threads write the same memory, and every sum runs in
-a fixed order, so a step gives the same bits for any number of threads.
+a fixed order (a matrix product over a fixed block is one BLAS call, whichever
+thread makes it; the estimators run BLAS on one thread inside these loops), so
+a step gives the same bits for any number of threads.
 
 The layer structs hold float or double arrays as void pointers; the kernels
 are specialised on ``floating`` by a ``tag`` argument (a zero of the network's
@@ -27,12 +32,13 @@ from cython.parallel cimport prange
 
 from libc.float cimport DBL_MAX, FLT_MAX
 from libc.math cimport exp, fabs, isfinite, log, sqrt, tanh
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from cython cimport floating
 
 from ._common cimport (
     EXP,
+    GEMM_BLOCK,
     LOGISTIC,
     RELU,
     SOFTMAX,
@@ -41,6 +47,7 @@ from ._common cimport (
     batch_t,
     dot,
     gather_dot,
+    gemm,
     layer_t,
     network_t,
     scratch_t,
@@ -196,11 +203,11 @@ cdef double _output_delta(
     return loss * weight
 
 
-cdef void _forward(network_t* net, const batch_t* b, intp_t ii, scratch_t* s,
-                   floating tag) noexcept nogil:
-    """Forward pass of slot ii through the active neurons of every layer."""
-    cdef intp_t l, a, n_act, in_n
-    cdef layer_t* layer
+cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
+                         scratch_t* s, floating tag) noexcept nogil:
+    """Forward pass of slot ii through the active neurons of layer l."""
+    cdef intp_t a, n_act, in_n
+    cdef layer_t* layer = &net.layers[l]
     cdef const floating* in_dense
     cdef const int32_t* in_ids
     cdef const floating* in_vals
@@ -212,62 +219,89 @@ cdef void _forward(network_t* net, const batch_t* b, intp_t ii, scratch_t* s,
     cdef int32_t* ids
     cdef int32_t k
     cdef uint64_t rng_state
-    cdef int64_t layer_macs
+    cdef int64_t layer_macs = 0
     cdef bint ranked
-    for l in range(net.n_layers):
-        layer = &net.layers[l]
-        in_n = _input_row(net, l, ii, b, &in_dense, &in_ids, &in_vals)
-        layer_macs = 0
-        if layer.hashed:
-            labels = NULL
-            n_labels = 0
-            if b.training and l == net.n_layers - 1:
-                labels = b.label_ids + b.label_indptr[row]
-                n_labels = b.label_indptr[row + 1] - b.label_indptr[row]
-            rng_state = b.seed ^ (<uint64_t> (l + 1) * <uint64_t> 0xD1B54A32D192ED03)
-            n_act = choose_active(layer, ii, in_dense, in_ids, in_vals, in_n,
-                                  labels, n_labels, rng_state, s,
-                                  &b.hash_seconds[ii], &layer_macs)
+    in_n = _input_row(net, l, ii, b, &in_dense, &in_ids, &in_vals)
+    if layer.hashed:
+        labels = NULL
+        n_labels = 0
+        if b.training and l == net.n_layers - 1:
+            labels = b.label_ids + b.label_indptr[row]
+            n_labels = b.label_indptr[row + 1] - b.label_indptr[row]
+        rng_state = b.seed ^ (<uint64_t> (l + 1) * <uint64_t> 0xD1B54A32D192ED03)
+        n_act = choose_active(layer, ii, in_dense, in_ids, in_vals, in_n,
+                              labels, n_labels, rng_state, s,
+                              &b.hash_seconds[ii], &layer_macs)
+    else:
+        n_act = layer.n_out
+    layer.n_active[ii] = n_act
+    ranked = layer.hashed and layer_macs > 0  # ranking ran
+
+    out = <floating*> layer.act + ii * layer.width
+    W = <const floating*> layer.weights
+    bias = <const floating*> layer.bias
+    ids = layer.ids + ii * layer.width
+    for a in range(n_act):
+        k = ids[a] if layer.hashed else <int32_t> a
+        if ranked and s.pre_marker[k] == s.set_stamp:
+            out[a] = <floating> s.pre_act[k]   # computed when ranking
+            continue
+        layer_macs += in_n
+        if in_ids == NULL:
+            out[a] = bias[k] + dot(layer.n_in, W + k * layer.n_in, in_dense)
         else:
-            n_act = layer.n_out
-        layer.n_active[ii] = n_act
-        ranked = layer.hashed and layer_macs > 0  # ranking ran
+            out[a] = bias[k] + gather_dot(W + k * layer.n_in, in_ids, in_vals,
+                                          in_n)
+    layer.macs[ii] = layer_macs
+    _activate(layer.activation, out, n_act)
 
+
+cdef inline bint _gemm(const network_t* net, int l, const batch_t* b) noexcept nogil:
+    """Whether layer l's batch work is matrix products: a dense layer over a
+    dense input (for the first layer, X's rows gathered by the worker)."""
+    return net.layers[l].gemm and (l > 0 or b.X_batch != NULL)
+
+
+cdef inline const floating* _gemm_inputs(const network_t* net, int l,
+                                         const batch_t* b, intp_t* ld,
+                                         floating tag) noexcept nogil:
+    """A gemm layer's inputs, slot by slot, and their row stride."""
+    if l == 0:
+        ld[0] = b.n_features
+        return <const floating*> b.X_batch
+    ld[0] = net.layers[l - 1].width
+    return <const floating*> net.layers[l - 1].act
+
+
+cdef void _forward_block(network_t* net, const batch_t* b, int l, intp_t i0,
+                         floating tag) noexcept nogil:
+    """Forward pass of a gemm layer over slots i0 to i0 + GEMM_BLOCK: one
+    matrix product, then each slot's bias and activation."""
+    cdef layer_t* layer = &net.layers[l]
+    cdef intp_t i1 = min(i0 + GEMM_BLOCK, b.n_samples), ii, a, ld
+    cdef const floating* inputs = _gemm_inputs(net, l, b, &ld, tag)
+    cdef const floating* bias = <const floating*> layer.bias
+    cdef floating* out = <floating*> layer.act + i0 * layer.width
+    # Row-major out (slots x n_out) = inputs (slots x n_in) W^T.
+    gemm(c"T", c"N", layer.n_out, i1 - i0, layer.n_in,
+         <const floating*> layer.weights, layer.n_in, inputs + i0 * ld, ld,
+         out, layer.width)
+    for ii in range(i0, i1):
         out = <floating*> layer.act + ii * layer.width
-        W = <const floating*> layer.weights
-        bias = <const floating*> layer.bias
-        ids = layer.ids + ii * layer.width
-        for a in range(n_act):
-            k = ids[a] if layer.hashed else <int32_t> a
-            if ranked and s.pre_marker[k] == s.set_stamp:
-                out[a] = <floating> s.pre_act[k]   # computed when ranking
-                continue
-            layer_macs += in_n
-            if in_ids == NULL:
-                out[a] = bias[k] + dot(layer.n_in, W + k * layer.n_in, in_dense)
-            else:
-                out[a] = bias[k] + gather_dot(W + k * layer.n_in, in_ids, in_vals,
-                                              in_n)
-        layer.macs[ii] = layer_macs
-        _activate(layer.activation, out, n_act)
+        for a in range(layer.n_out):
+            out[a] += bias[a]
+        layer.n_active[ii] = layer.n_out
+        layer.macs[ii] = layer.n_out * layer.n_in
+        _activate(layer.activation, out, layer.n_out)
 
 
-cdef void _backward(network_t* net, const batch_t* b, intp_t ii,
-                    floating tag) noexcept nogil:
-    """Output deltas and loss of slot ii, then deltas between active neurons."""
-    cdef intp_t l, a, t, n_act, n_prev, row = b.rows[ii]
+cdef void _output_deltas(network_t* net, const batch_t* b, intp_t ii,
+                         floating tag) noexcept nogil:
+    """Output deltas and loss of slot ii."""
+    cdef intp_t row = b.rows[ii]
     cdef layer_t* layer = &net.layers[net.n_layers - 1]
-    cdef layer_t* prev
     cdef const int32_t* labels = NULL
     cdef intp_t n_labels = 0
-    cdef floating* d_cur
-    cdef floating* d_prev
-    cdef const floating* a_prev
-    cdef const floating* W
-    cdef const int32_t* ids
-    cdef const int32_t* prev_ids
-    cdef int32_t k
-    cdef floating dk
     if layer.hashed:
         labels = b.label_ids + b.label_indptr[row]
         n_labels = b.label_indptr[row + 1] - b.label_indptr[row]
@@ -276,30 +310,65 @@ cdef void _backward(network_t* net, const batch_t* b, intp_t ii,
         <const floating*> b.Y + row * layer.n_out if not layer.hashed else NULL,
         labels, n_labels,
         b.sample_weight[row] if b.sample_weight != NULL else 1.0, b.eps)
-    for l in range(net.n_layers - 1, 0, -1):
-        layer = &net.layers[l]
-        prev = &net.layers[l - 1]
-        n_act = layer.n_active[ii]
-        n_prev = prev.n_active[ii]
-        d_cur = <floating*> layer.delta + ii * layer.width
+
+
+cdef void _backward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
+                          floating tag) noexcept nogil:
+    """Slot ii's deltas of layer l - 1's active neurons, from layer l's."""
+    cdef intp_t a, t, n_act, n_prev
+    cdef layer_t* layer = &net.layers[l]
+    cdef layer_t* prev = &net.layers[l - 1]
+    cdef floating* d_cur
+    cdef floating* d_prev
+    cdef const floating* a_prev
+    cdef const floating* W
+    cdef const int32_t* ids
+    cdef const int32_t* prev_ids
+    cdef int32_t k
+    cdef floating dk
+    n_act = layer.n_active[ii]
+    n_prev = prev.n_active[ii]
+    d_cur = <floating*> layer.delta + ii * layer.width
+    d_prev = <floating*> prev.delta + ii * prev.width
+    a_prev = <const floating*> prev.act + ii * prev.width
+    ids = layer.ids + ii * layer.width
+    prev_ids = prev.ids + ii * prev.width
+    W = <const floating*> layer.weights
+    memset(d_prev, 0, n_prev * sizeof(floating))
+    for a in range(n_act):
+        dk = d_cur[a]
+        if dk == 0:
+            continue
+        k = ids[a] if layer.hashed else <int32_t> a
+        if prev.hashed:
+            for t in range(n_prev):
+                d_prev[t] += dk * W[k * layer.n_in + prev_ids[t]]
+        else:
+            axpy(n_prev, dk, W + k * layer.n_in, d_prev)
+    for t in range(n_prev):
+        d_prev[t] = <floating> (d_prev[t] * _derivative(prev.activation, a_prev[t]))
+
+
+cdef void _backward_block(network_t* net, const batch_t* b, int l, intp_t i0,
+                          floating tag) noexcept nogil:
+    """Deltas of layer l - 1 (dense) over slots i0 to i0 + GEMM_BLOCK, from
+    those of the gemm layer l: one matrix product."""
+    cdef layer_t* layer = &net.layers[l]
+    cdef layer_t* prev = &net.layers[l - 1]
+    cdef intp_t i1 = min(i0 + GEMM_BLOCK, b.n_samples), ii, t
+    cdef floating* d_prev
+    cdef const floating* a_prev
+    # Row-major d_prev (slots x n_in) = delta (slots x n_out) W.
+    gemm(c"N", c"N", layer.n_in, i1 - i0, layer.n_out,
+         <const floating*> layer.weights, layer.n_in,
+         <const floating*> layer.delta + i0 * layer.width, layer.width,
+         <floating*> prev.delta + i0 * prev.width, prev.width)
+    for ii in range(i0, i1):
         d_prev = <floating*> prev.delta + ii * prev.width
         a_prev = <const floating*> prev.act + ii * prev.width
-        ids = layer.ids + ii * layer.width
-        prev_ids = prev.ids + ii * prev.width
-        W = <const floating*> layer.weights
-        memset(d_prev, 0, n_prev * sizeof(floating))
-        for a in range(n_act):
-            dk = d_cur[a]
-            if dk == 0:
-                continue
-            k = ids[a] if layer.hashed else <int32_t> a
-            if prev.hashed:
-                for t in range(n_prev):
-                    d_prev[t] += dk * W[k * layer.n_in + prev_ids[t]]
-            else:
-                axpy(n_prev, dk, W + k * layer.n_in, d_prev)
-        for t in range(n_prev):
-            d_prev[t] = <floating> (d_prev[t] * _derivative(prev.activation, a_prev[t]))
+        for t in range(prev.n_out):
+            d_prev[t] = <floating> (d_prev[t]
+                                    * _derivative(prev.activation, a_prev[t]))
 
 
 cdef void _regroup(layer_t* layer, const batch_t* b) noexcept nogil:
@@ -362,7 +431,6 @@ cdef void _update_neuron(
     cdef layer_t* layer = &net.layers[l]
     cdef const floating* delta = <const floating*> layer.delta
     cdef floating* grad = <floating*> s.acc
-    cdef floating* W = <floating*> layer.weights + k * layer.n_in
     cdef const floating* in_dense
     cdef const int32_t* in_ids
     cdef const floating* in_vals
@@ -374,9 +442,6 @@ cdef void _update_neuron(
     cdef bint sparse_input = _sparse_input(net, l, b)
     cdef int32_t* cols = s.cols if sparse_input else NULL
     cdef intp_t n_cols = 0
-    cdef int32_t* last = NULL
-    cdef int32_t* stamp = NULL
-    cdef int32_t row_last = layer.row_last[k]
     if sparse_input:
         if s.col_stamp >= INT32_MAX - 1:
             memset(s.col_marker, 0, s.col_marker_size * sizeof(int32_t))
@@ -413,6 +478,20 @@ cdef void _update_neuron(
             grad[j] += dk * in_vals[t]
     if not sparse_input:
         n_cols = n_in
+    _step_row(net, l, k, grad, grad_bias, cols, n_cols, st, tag)
+
+
+cdef void _step_row(const network_t* net, int l, int32_t k, floating* grad,
+                    floating grad_bias, const int32_t* cols, intp_t n_cols,
+                    const step_t* st, floating tag) noexcept nogil:
+    """The optimizer step of neuron k of layer l from its gradient row (the
+    entries ``cols``, or all if NULL); zeroes ``grad``'s stepped entries."""
+    cdef layer_t* layer = &net.layers[l]
+    cdef intp_t n_in = layer.n_in
+    cdef floating* W = <floating*> layer.weights + k * n_in
+    cdef int32_t* last = NULL
+    cdef int32_t* stamp = NULL
+    cdef int32_t row_last = layer.row_last[k]
     # Each entry's last step: its own in a hashed layer, its input's in a dense
     # one (stamped after the whole layer is stepped), else the row's.
     if layer.entry_last != NULL:
@@ -438,6 +517,28 @@ cdef void _update_neuron(
                 &grad_bias, NULL, 1, 0.0, st, row_last, NULL, NULL)
     if layer.weights_t != NULL and st.solver != GRADIENT:
         _copy_to_transposed(layer, k, W, cols, n_cols)
+
+
+cdef void _update_block(network_t* net, int l, intp_t k0, const batch_t* b,
+                        const step_t* st, scratch_t* s, floating tag) noexcept nogil:
+    """Gradient rows of a gemm layer's neurons k0 to k0 + GEMM_BLOCK (one
+    matrix product over the batch), then each one's optimizer step."""
+    cdef layer_t* layer = &net.layers[l]
+    cdef intp_t k1 = min(k0 + GEMM_BLOCK, layer.n_out), ii, k, ld
+    cdef intp_t n_in = layer.n_in
+    cdef const floating* inputs = _gemm_inputs(net, l, b, &ld, tag)
+    cdef const floating* delta = <const floating*> layer.delta
+    cdef floating* grad = <floating*> s.grad_block
+    cdef floating grad_bias
+    # Row-major grad (neurons x n_in) = delta[:, k0:k1]^T inputs.
+    gemm(c"N", c"T", n_in, k1 - k0, b.n_samples, inputs, ld, delta + k0,
+         layer.width, grad, n_in)
+    for k in range(k0, k1):
+        grad_bias = 0
+        for ii in range(b.n_samples):
+            grad_bias += delta[ii * layer.width + k]
+        _step_row(net, l, <int32_t> k, grad + (k - k0) * n_in, grad_bias, NULL,
+                  n_in, st, tag)
 
 
 cdef inline void _copy_to_transposed(layer_t* layer, int32_t k, const floating* W,
@@ -527,34 +628,72 @@ cdef bint _gradients_finite(const network_t* net, const batch_t* b,
 
 cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                       floating tag) noexcept nogil:
-    cdef intp_t ii, t
+    cdef intp_t ii, t, n_blocks = (b.n_samples + GEMM_BLOCK - 1) // GEMM_BLOCK
     cdef int tid, l
     cdef layer_t* layer
-    for ii in prange(b.n_samples, schedule="static", num_threads=net.n_threads):
-        tid = omp_get_thread_num()
-        _forward(net, b, ii, &net.scratch[tid], tag)
-        if b.training:
-            _backward(net, b, ii, tag)
-            _bound_gradients(net, b, ii, tag)
+    # Phase 1, layer by layer: a gemm layer's work is matrix products over
+    # fixed blocks of slots, any other's goes slot by slot.
+    if _gemm(net, 0, b):
+        for ii in prange(b.n_samples, schedule="static", num_threads=net.n_threads):
+            memcpy(<floating*> b.X_batch + ii * b.n_features,
+                   <const floating*> b.X + b.rows[ii] * b.n_features,
+                   b.n_features * sizeof(floating))
+    for l in range(net.n_layers):
+        if _gemm(net, l, b):
+            for t in prange(n_blocks, schedule="static", num_threads=net.n_threads):
+                _forward_block(net, b, l, t * GEMM_BLOCK, tag)
+        else:
+            for ii in prange(b.n_samples, schedule="static",
+                             num_threads=net.n_threads):
+                tid = omp_get_thread_num()
+                _forward_layer(net, b, l, ii, &net.scratch[tid], tag)
     if not b.training:
         return True
+    for ii in prange(b.n_samples, schedule="static", num_threads=net.n_threads):
+        _output_deltas(net, b, ii, tag)
+    for l in range(net.n_layers - 1, 0, -1):
+        if _gemm(net, l, b):
+            for t in prange(n_blocks, schedule="static", num_threads=net.n_threads):
+                _backward_block(net, b, l, t * GEMM_BLOCK, tag)
+        else:
+            for ii in prange(b.n_samples, schedule="static",
+                             num_threads=net.n_threads):
+                _backward_layer(net, b, l, ii, tag)
+    for ii in prange(b.n_samples, schedule="static", num_threads=net.n_threads):
+        _bound_gradients(net, b, ii, tag)
     for ii in range(b.n_samples):
         if not _dropped(b, ii) and not isfinite(b.sample_loss[ii]):
             return False
     if not _gradients_finite(net, b, st, tag):
         return False
+    for ii in range(b.n_samples):
+        if _dropped(b, ii):
+            # A matrix product over the batch reads every slot's deltas.
+            for l in range(net.n_layers):
+                layer = &net.layers[l]
+                memset(<floating*> layer.delta + ii * layer.width, 0,
+                       layer.width * sizeof(floating))
+    # Phase 2, layer by layer: the touched neurons' gradient rows and steps.
     for l in range(net.n_layers):
         layer = &net.layers[l]
-        if layer.hashed:
-            _regroup(layer, b)
-        else:
+        if _gemm(net, l, b):
             layer.n_touched = layer.n_out
-        for t in prange(layer.n_touched, schedule="dynamic", chunksize=4,
-                        num_threads=net.n_threads):
-            tid = omp_get_thread_num()
-            _update_neuron(net, l,
-                           layer.touched[t] if layer.hashed else <int32_t> t,
-                           b, st, &net.scratch[tid], tag)
+            for t in prange((layer.n_out + GEMM_BLOCK - 1) // GEMM_BLOCK,
+                            schedule="dynamic", num_threads=net.n_threads):
+                tid = omp_get_thread_num()
+                _update_block(net, l, t * GEMM_BLOCK, b, st, &net.scratch[tid],
+                              tag)
+        else:
+            if layer.hashed:
+                _regroup(layer, b)
+            else:
+                layer.n_touched = layer.n_out
+            for t in prange(layer.n_touched, schedule="dynamic", chunksize=4,
+                            num_threads=net.n_threads):
+                tid = omp_get_thread_num()
+                _update_neuron(net, l,
+                               layer.touched[t] if layer.hashed else <int32_t> t,
+                               b, st, &net.scratch[tid], tag)
         if layer.col_last != NULL:
             _stamp_inputs(net, l, b, st.step, tag)
     return True

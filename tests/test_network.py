@@ -344,6 +344,46 @@ def test_diverged_batch_takes_no_step(dtype, target, finite_loss):
     assert not trainer.diverged and trainer.step == 3
 
 
+def _dense_steps(n_threads, X, Y, rows, sample_weight=None, n_steps=3,
+                 dtype=np.float32):
+    """Weights after n_steps Adam steps of an all-dense network over dense X
+    (every layer a matrix product over blocks of slots)."""
+    specs = make_network([X.shape[1], 40, 24, Y.shape[1]], "tanh", "softmax",
+                         dtype, (False, False, False))
+    trainer = BatchTrainer(specs, len(rows), n_threads)
+    scale = 1 / (len(rows) if sample_weight is None else sample_weight.sum())
+    for _ in range(n_steps):
+        trainer.run(X, rows, Y=Y, sample_weight=sample_weight, solver="adam",
+                    scale=scale, learning_rate=0.01)
+    return [spec[name] for spec in specs for name in ("weights", "bias")]
+
+
+def test_gemm_layers_give_the_same_bits_for_any_thread_count():
+    # 37 rows: two full blocks of 16 and a short one.
+    X, Y, _, _ = make_data(37, 30, 5, "softmax", np.float32, False)
+    rows = np.arange(37, dtype=np.intp)[::-1].copy()
+    one = _dense_steps(1, X, Y, rows)
+    for n_threads in (2, 3):
+        for a, b in zip(one, _dense_steps(n_threads, X, Y, rows), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_row_of_weight_zero_does_not_reach_gemm_gradients():
+    # Its deltas are (p - y) x 0: NaN once its target is infinite. The
+    # products over the batch read them, so they are zeroed first.
+    X, Y, _, _ = make_data(20, 30, 5, "identity", np.float64, False)
+    Y_bad = Y.copy()
+    Y_bad[7] = np.inf
+    sample_weight = np.ones(20)
+    sample_weight[7] = 0
+    rows = np.arange(20, dtype=np.intp)
+    kept = np.delete(rows, 7)
+    got = _dense_steps(2, X, Y_bad, rows, sample_weight, dtype=np.float64)
+    expected = _dense_steps(2, X, Y, kept, dtype=np.float64)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_thread_count_does_not_change_a_step():
     dtype = np.float32
     sizes = [30, 64, 48, 20]

@@ -270,7 +270,7 @@ def test_wired_estimator_fits_and_refuses():
 
 @pytest.mark.parametrize("params, match", [
     (dict(active_fraction=500), "active_fraction=500 asks for more neurons than "
-                                "the 300 of hashed layer 0: all 300 are active"),
+                                "the 300 of layer 0: all 300 are active"),
     (dict(active_fraction=30, min_active=40),
      "min_active=40 exceeds the active budget 30 of hashed layer 0: at most 30"),
 ])
