@@ -7,7 +7,7 @@ from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor
 # The checks' data sets have 2 to 10 features and 2 or 3 classes: the hidden
 # layer hashes (test_estimators and test_persistence cover wide hashed
 # outputs).
-COMMON = dict(hidden_layer_sizes=(256,), max_iter=100, lsh_layers=[0],
+COMMON = dict(hidden_layer_sizes=(256,), max_iter=50, lsh_layers=[0],
               active_fraction=0.25, random_state=0)
 
 ESTIMATORS = [
