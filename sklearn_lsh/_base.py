@@ -149,7 +149,12 @@ class InconsistentLSHVersionWarning(UserWarning):
 
 
 class _DivergedError(ValueError):
-    """Training reached a non-finite loss or non-finite weights."""
+    """Training reached a non-finite loss or non-finite weights; ``refused``:
+    the step that would have made them was not taken."""
+
+    def __init__(self, message, refused=False):
+        super().__init__(message)
+        self.refused = refused
 
 
 class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
@@ -530,9 +535,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     (layer.moment1_w, layer.moment1_b, layer.moment2_w,
                      layer.moment2_b) = state
                 kept = "The estimator is left as it was before this call."
-            else:
+            elif exc.refused:
                 kept = ("The batches of this call before the diverged one took "
                         "their steps; that one took none.")
+            else:
+                kept = "The steps of this call are kept."
             raise _DivergedError(
                 f"{exc} {kept} Lower learning_rate_init (now "
                 f"{self.learning_rate_init}) or scale the data, for example "
@@ -795,7 +802,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 # step was refused, not taken.
                 raise _DivergedError(
                     f"{_NON_FINITE} Training diverged: {where}, and that step "
-                    "was not taken.")
+                    "was not taken.", refused=True)
             # The diverged epoch is recorded as MLP records one: its loss and
             # validation score NaN. The best network is kept.
             self.n_iter_ += 1
