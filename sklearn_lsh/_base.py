@@ -867,11 +867,14 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     fan_in = n_batch * n_in
                 dense_macs[i] += fan_in * n_out
             network.n_batches += 1
-            if network.rebuild_due():
+            due = network.rebuild_due()
+            if due:
                 start = time.perf_counter()
                 # Tables (and projections) of the weights as a dense optimizer
-                # would have them now.
-                self._optimizer.catch_up(worker)
+                # would have them now; the other layers wait for their own
+                # steps (catching up every layer at each of the first layer's
+                # frequent refreshes cost 10% of an epoch of T1).
+                self._optimizer.catch_up(worker, due)
                 rebuilt = network.rebuild(
                     worker, self._random_state, self._n_threads(),
                     kind=self.rebuild_schedule, interval=self.rebuild_interval,

@@ -413,10 +413,11 @@ class Network:
                         f"layer needs {like.shape} and {like.dtype}.")
 
     def rebuild_due(self):
-        """Whether a hashed layer is due for a rebuild (tables) or refresh
-        (subspace)."""
-        return any(h.next_rebuild is not None and self.n_batches >= h.next_rebuild
-                   for h in self.hashed)
+        """The indices of the hashed layers due for a rebuild (tables) or
+        refresh (subspace)."""
+        return [i for i, layer in enumerate(self.layers)
+                if layer.hashing is not None and layer.hashing.next_rebuild is not None
+                and self.n_batches >= layer.hashing.next_rebuild]
 
     def rebuild(self, worker, random_state, n_threads, *, kind, interval, decay,
                 rehash_interval):

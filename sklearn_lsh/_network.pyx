@@ -547,38 +547,45 @@ cdef class BatchTrainer:
         st.catch_up = self._catch_up.pointer()
         return st
 
-    cdef bint _kernel(self, bint flush, const step_t* st):
+    cdef bint _kernel(self, bint flush, const step_t* st,
+                      const unsigned char* layers=NULL):
         """The float/double dispatch of the kernels, in one place. False if a
         training batch's loss was not finite (no step taken)."""
         cdef bint stepped = True
         if self.float32:
             with nogil:
                 if flush:
-                    catch_up(&self.net, st, <float> 0)
+                    catch_up(&self.net, st, layers, <float> 0)
                 else:
                     stepped = train_batch(&self.net, &self.batch, st, <float> 0)
         else:
             with nogil:
                 if flush:
-                    catch_up(&self.net, st, <double> 0)
+                    catch_up(&self.net, st, layers, <double> 0)
                 else:
                     stepped = train_batch(&self.net, &self.batch, st, <double> 0)
         return stepped
 
-    def catch_up(self, **params):
-        """Bring every weight to the end of the last step.
+    def catch_up(self, layers=None, **params):
+        """Bring the weights to the end of the last step.
 
         The rows and entries no gradient reached since their last step take
         the skipped steps in closed form, as a dense optimizer would have. Call
-        it before the weights are read (evaluation, the end of a fit call).
-        Parameters as in ``run``.
+        it before the weights are read (evaluation, a table rebuild, the end of
+        a fit call). ``layers``: the indices of the layers to bring up (None:
+        every layer). Other parameters as in ``run``.
         """
         if self.inference_only:
             raise ValueError("this worker was built for inference only")
         cdef step_t st
+        cdef unsigned char[::1] chosen = np.ones(self.net.n_layers, dtype=np.uint8)
+        if layers is not None:
+            chosen[:] = 0
+            for l in layers:
+                chosen[l] = 1
         self._step(&st, params)
         if st.catch_up != NULL:
-            self._kernel(True, &st)
+            self._kernel(True, &st, &chosen[0])
 
     def run(self, rows, *, bint training=True, uint64_t seed=0, **params):
         """Process one batch of the rows of ``set_data``: forward (and, if

@@ -51,9 +51,10 @@ class LazyOptimizer:
         return dict(solver=self.solver, learning_rate=self.learning_rate,
                     **self.hyperparameters)
 
-    def catch_up(self, worker):
-        """Move the weights no gradient reached as the optimizer would have."""
-        worker.catch_up(**self.params())
+    def catch_up(self, worker, layers=None):
+        """Move the weights no gradient reached as the optimizer would have
+        (of the layers of these indices; None: all)."""
+        worker.catch_up(layers, **self.params())
         self.steps = worker.step_base + worker.step
 
     def iteration_ends(self, time_step, schedule, power_t):

@@ -11,5 +11,7 @@ from ._optimizers cimport step_t
 cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                       floating tag) noexcept nogil
 
-# Bring every weight of every layer to the end of st.step.
-cdef void catch_up(network_t* net, const step_t* st, floating tag) noexcept nogil
+# Bring every weight of the layers l with layers[l] != 0 (every layer if
+# layers is NULL) to the end of st.step.
+cdef void catch_up(network_t* net, const step_t* st, const unsigned char* layers,
+                   floating tag) noexcept nogil

@@ -699,14 +699,18 @@ cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
     return True
 
 
-cdef void catch_up(network_t* net, const step_t* st, floating tag) noexcept nogil:
-    """Bring every weight of every layer to the end of ``st.step``."""
+cdef void catch_up(network_t* net, const step_t* st, const unsigned char* layers,
+                   floating tag) noexcept nogil:
+    """Bring every weight of the chosen layers (all if ``layers`` is NULL) to
+    the end of ``st.step``."""
     cdef intp_t k, n_in
     cdef int l
     cdef layer_t* layer
     cdef int32_t* last
     cdef int32_t* stamp
     for l in range(net.n_layers):
+        if layers != NULL and not layers[l]:
+            continue
         layer = &net.layers[l]
         n_in = layer.n_in
         for k in prange(layer.n_out, schedule="static", num_threads=net.n_threads):

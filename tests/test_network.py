@@ -287,6 +287,41 @@ def test_adam_step_touches_only_active_rows():
     np.testing.assert_array_equal(trainer.last_steps[0][untouched], 0)
 
 
+def test_catch_up_of_chosen_layers():
+    """catch_up(layers) moves those layers' skipped weights exactly as a full
+    catch-up does and leaves the others for later: caught up afterwards, the
+    network equals one caught up at once."""
+    dtype = np.float64
+    sizes = [10, 40, 30, 5]
+    params = dict(solver="adam", scale=0.25, learning_rate=0.01, beta_1=0.9,
+                  beta_2=0.999, epsilon=1e-8)
+    nets = []
+    for _ in range(2):
+        specs = make_network(sizes, "relu", "softmax", dtype, (True, True, False))
+        specs[0].update(budget=6, min_active=0)
+        specs[1].update(budget=5, min_active=0)
+        X, Y, _, _ = make_data(12, sizes[0], sizes[-1], "softmax", dtype, False)
+        trainer = BatchTrainer(specs, 4, 2)
+        for step in range(3):
+            trainer.run(X, np.arange(4 * step, 4 * step + 4, dtype=np.intp), Y=Y,
+                        seed=step, **params)
+        nets.append((specs, trainer))
+    (partial, partial_trainer), (full, full_trainer) = nets
+    before = [spec["weights"].copy() for spec in partial]
+    partial_trainer.catch_up([1], **params)
+    full_trainer.catch_up(**params)
+    for i in (0, 2):
+        np.testing.assert_array_equal(partial[i]["weights"], before[i])
+    assert not np.array_equal(partial[1]["weights"], before[1])
+    np.testing.assert_array_equal(partial[1]["weights"], full[1]["weights"])
+    np.testing.assert_array_equal(partial[1]["moment1_w"], full[1]["moment1_w"])
+    assert not np.array_equal(partial[0]["weights"], full[0]["weights"])
+    partial_trainer.catch_up(**params)
+    for a, b in zip(partial, full):
+        for name in ("weights", "bias", "moment1_w", "moment2_w"):
+            np.testing.assert_array_equal(a[name], b[name])
+
+
 def test_refused_batch_takes_no_step():
     dtype = np.float64
     sizes = [10, 40, 5]
