@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_digits
 from sklearn_lsh._network import BatchTrainer as _BatchTrainer
+from sklearn_lsh._selection import select_best
 from test_network import BatchTrainer, make_data, make_network
 
 from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor
@@ -30,13 +31,49 @@ def _top(z, k):
     return np.sort(np.lexsort((np.arange(z.shape[0]), -z))[:k])
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 511, 512, 1000, 3001])
+@pytest.mark.parametrize("order", ["random", "ascending", "descending", "ties",
+                                   "sample"])
+def test_select_best_keeps_the_m_best(n, order):
+    """The first m entries are the m best (larger score, ties to the smaller
+    id) for every m, whether a sampled threshold applies (n >= 512, m <=
+    n / 16) or not, and when the sample holds the best scores (its threshold
+    lets fewer than m through); the arrays stay a permutation of the
+    (score, id) pairs."""
+    rng = np.random.default_rng(n)
+    scores = {"random": rng.standard_normal(n),
+              "ascending": np.sort(rng.standard_normal(n)),
+              "descending": -np.sort(rng.standard_normal(n)),
+              "ties": rng.integers(0, 4, n).astype(np.float64),
+              "sample": rng.standard_normal(n)}[order]
+    if order == "sample":
+        # The largest scores where an evenly spaced sample of 64 reads: its
+        # threshold is too high, and the selection must fall back to all.
+        sampled = np.arange(64) * max(n // 64, 1)
+        sampled = sampled[sampled < n]
+        rest = np.setdiff1d(np.arange(n), sampled)
+        ranked = np.sort(scores)[::-1]
+        scores[sampled], scores[rest] = ranked[:sampled.size], ranked[sampled.size:]
+    ids = rng.permutation(n).astype(np.int32)
+    for m in sorted({0, 1, 2, n // 32, n // 16, n // 16 + 1, n // 4, n // 2, n - 1,
+                     n, n + 1}):
+        got_scores, got_ids = scores.copy(), ids.copy()
+        select_best(got_scores, got_ids, m)
+        best = ids[np.lexsort((ids, -scores))[:m]]
+        np.testing.assert_array_equal(np.sort(got_ids[:m]), np.sort(best))
+        pairs = dict(zip(ids.tolist(), scores.tolist()))
+        assert sorted(got_ids.tolist()) == sorted(ids.tolist())
+        assert [pairs[i] for i in got_ids.tolist()] == got_scores.tolist()
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_exact_selection_is_numpy_top_k(sparse, dtype):
+@pytest.mark.parametrize("sizes", [[30, 200, 150, 4], [30, 1200, 600, 4]])
+def test_exact_selection_is_numpy_top_k(sparse, dtype, sizes):
     """An exact layer keeps the budget largest pre-activations of all its
     neurons, over its input's non-zeros, and counts n_out x nnz multiply-adds;
-    a second exact layer does the same on the first one's sparse output."""
-    sizes = [30, 200, 150, 4]
+    a second exact layer does the same on the first one's sparse output (the
+    wider layers select through a sampled threshold)."""
     specs = make_network(sizes, "relu", "softmax", dtype, (False, False, False),
                          seed=3)
     _exact(specs[0], 20)
