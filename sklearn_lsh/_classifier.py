@@ -598,12 +598,14 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
             row_bytes = max(2, n_classes) * (2 * X.dtype.itemsize + 8)
             budget = get_config()["working_memory"] * 2**20
             chunk_size = max(1, int(budget // row_bytes))
+        last = max(2, n_classes) - k
         tops, scores = [], []
         for batch in gen_batches(X.shape[0], chunk_size):
             proba = self._forward_pass_fast(X[batch], check_input=False)
             if proba.shape[1] == 1:
                 proba = np.hstack([1 - proba, proba])
-            part = np.argpartition(-proba, k - 1, axis=1)[:, :k]
+            # The k largest in the last k places (no negated copy of proba).
+            part = np.argpartition(proba, last, axis=1)[:, last:]
             part_scores = np.take_along_axis(proba, part, axis=1)
             order = np.argsort(-part_scores, axis=1, kind="stable")
             tops.append(np.take_along_axis(part, order, axis=1))
