@@ -21,6 +21,10 @@ Suites (../shared/TARGETS.md has the targets):
 - ``dense``: every neuron active (``active_fraction=1.0``), against
   MLPClassifier on ``kdd2017``'s networks and MLPRegressor on ``regression``'s
   (T8).
+- ``predict``: prediction (T11): rows per second of ``predict_proba`` on
+  Fashion-MNIST's test set, 3 x 1000 network, MLPClassifier against ours at 1.0
+  and at the defaults; ``predict_topk(X, 5)`` at 670,091 classes, its rate and
+  the peak memory the call adds.
 
 Every run is a fresh process (so its peak memory is its own): the parent
 prints a Markdown table and writes ``SUITE.json``, ``SUITE.md`` and, with
@@ -315,7 +319,30 @@ def child(spec):
         result["seconds_per_10k_samples"] = seconds / n_seen * 10_000
     if spec.get("evaluate", True):
         result.update(_evaluate(spec, est, X_test, y_test))
+    if spec.get("predict"):
+        result.update(_time_prediction(spec["predict"], est, X_test))
     print("RESULT " + json.dumps(result, default=float))
+
+
+def _time_prediction(method, est, X_test, repeats=3):
+    """Rows per second of est.predict_proba(X_test) or est.predict_topk(
+    X_test, 5) (the best of `repeats` calls) and the resident memory the
+    first call adds at its peak, in MB."""
+    if method == "predict_topk":
+        repeats = 1
+    call = ((lambda: est.predict_proba(X_test)) if method == "predict_proba"
+            else (lambda: est.predict_topk(X_test, k=5)))
+    base = _rss_mb("VmRSS")
+    exact_peak = _reset_peak()
+    best = float("inf")
+    for i in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+        if i == 0:
+            peak = _rss_mb("VmHWM") - base
+    return {"predict_rows_per_second": X_test.shape[0] / best,
+            "predict_peak_mb": peak if exact_peak else None}
 
 
 # -------------------------------------------------------------- parent side
@@ -330,7 +357,8 @@ def run_child(spec):
     result = json.loads(lines[-1][len("RESULT "):])
     shown = {k: result[k] for k in ("accuracy", "r2", "p_at_1", "seconds_per_epoch",
                                     "seconds_per_10k_samples",
-                                    "multiplication_share", "peak_mb")
+                                    "multiplication_share", "peak_mb",
+                                    "predict_rows_per_second", "predict_peak_mb")
              if result.get(k) is not None}
     print(f"  {spec['name']}: " + ", ".join(
         f"{k} {v:.4g}" for k, v in shown.items()), flush=True)
@@ -504,15 +532,41 @@ def suite_scale(quick):
     return specs
 
 
+def suite_predict(quick):
+    """T11: prediction rates at 1.0 and the defaults against MLPClassifier;
+    predict_topk at 670,091 classes in bounded memory."""
+    arch, common, base = _fashion((1000, 1000, 1000), True)
+    # Trained briefly: the rate of a forward pass does not depend on the
+    # weights (the tables' buckets do a little for the defaults).
+    base = {**base, "predict": "predict_proba"}
+    specs = [{**base, "name": f"{arch} MLPClassifier", "model": "mlp",
+              "params": common},
+             {**base, "name": f"{arch} ours 1.0", "model": "ours",
+              "params": {**common, "active_fraction": 1.0}},
+             {**base, "name": f"{arch} ours", "model": "ours", "params": common}]
+    width = 670_091
+    # Every row scores 670,091 classes: 1,000 rows take tens of seconds.
+    specs.append({"data": "extreme", "n_train": 2_000 if quick else 10_000,
+                  "n_test": 1_000, "n_classes": width, "evaluate": False,
+                  "metric": "p@k", "arch": f"135909-128-{width}", "epochs": 1,
+                  "predict": "predict_topk", "name": f"{width:,} ours predict_topk",
+                  "model": "ours",
+                  "params": dict(hidden_layer_sizes=(128,), batch_size=256,
+                                 max_iter=1, random_state=0,
+                                 active_fraction=1000)})
+    return specs
+
+
 SUITES = {"kdd2017": suite_kdd2017, "wide": suite_wide, "scale": suite_scale,
           "threads": suite_threads, "regression": suite_regression,
-          "dense": suite_dense}
+          "dense": suite_dense, "predict": suite_predict}
 
 
 def markdown(results):
     keys = ["name", "accuracy", "r2", "p_at_1", "p_at_5", "seconds_per_epoch",
             "seconds_per_10k_samples", "multiplication_share", "selection",
-            "recall", "peak_mb", "state_mb", "n_threads"]
+            "recall", "peak_mb", "state_mb", "predict_rows_per_second",
+            "predict_peak_mb", "n_threads"]
     keys = [k for k in keys if any(r.get(k) is not None for r in results)]
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for r in results:
@@ -584,7 +638,8 @@ def main():
     parser.add_argument("suite", choices=[*SUITES, "all"])
     parser.add_argument("--quick", action="store_true", help="a short variant")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
-    parser.add_argument("--only", help="run only the runs whose name holds this")
+    parser.add_argument("--only", help="run only the runs whose name holds this "
+                        "(or one of these, separated by '|')")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     from sklearn_lsh._openmp_helpers import _openmp_effective_n_threads
@@ -597,8 +652,8 @@ def main():
             f"-{args.only}" if args.only else "")
         print(f"{name} ({machine})", flush=True)
         every = SUITES[suite](args.quick)
-        specs = [spec for spec in every
-                 if args.only is None or args.only in spec["name"]]
+        specs = [spec for spec in every if args.only is None
+                 or any(part in spec["name"] for part in args.only.split("|"))]
         if not specs:
             names = "\n  ".join(spec["name"] for spec in every)
             print(f"  no run of {suite} has {args.only!r} in its name; the runs "
