@@ -44,6 +44,16 @@ cdef inline bint _ranks_before(double score_a, int32_t id_a, double score_b,
     return score_a > score_b or (score_a == score_b and id_a < id_b)
 
 
+cdef inline void _swap(double* scores, int32_t* ids, intp_t i,
+                       intp_t j) noexcept nogil:
+    cdef double score = scores[i]
+    cdef int32_t id_ = ids[i]
+    scores[i] = scores[j]
+    scores[j] = score
+    ids[i] = ids[j]
+    ids[j] = id_
+
+
 cdef void _select_best(double* scores, int32_t* ids, intp_t n,
                        intp_t m) noexcept nogil:
     """Reorder so that the first m entries are the m best."""
@@ -71,8 +81,8 @@ cdef intp_t _front_above_sample(double* scores, int32_t* ids, intp_t n,
     cdef int32_t sample_ids[SAMPLE]
     cdef intp_t stride = n // SAMPLE, r = min(2 * m * SAMPLE // n + 2, SAMPLE)
     cdef intp_t t, n_front = 0
-    cdef double limit_score, ts
-    cdef int32_t limit_id, ti
+    cdef double limit_score
+    cdef int32_t limit_id
     for t in range(SAMPLE):
         sample_scores[t] = scores[t * stride]
         sample_ids[t] = ids[t * stride]
@@ -83,12 +93,7 @@ cdef intp_t _front_above_sample(double* scores, int32_t* ids, intp_t n,
             limit_score, limit_id = sample_scores[t], sample_ids[t]
     for t in range(n):
         if not _ranks_before(limit_score, limit_id, scores[t], ids[t]):
-            ts = scores[t]
-            scores[t] = scores[n_front]
-            scores[n_front] = ts
-            ti = ids[t]
-            ids[t] = ids[n_front]
-            ids[n_front] = ti
+            _swap(scores, ids, t, n_front)
             n_front += 1
     return n_front
 
@@ -109,8 +114,8 @@ cdef void _quickselect(double* scores, int32_t* ids, intp_t n,
                        intp_t m) noexcept nogil:
     """Reorder so that the first m entries are the m best."""
     cdef intp_t lo = 0, hi = n - 1, i, j, mid
-    cdef double pivot_score, ts
-    cdef int32_t pivot_id, ti
+    cdef double pivot_score
+    cdef int32_t pivot_id
     if m <= 0 or m >= n:
         return
     while lo < hi:
@@ -123,12 +128,7 @@ cdef void _quickselect(double* scores, int32_t* ids, intp_t n,
             while _ranks_before(pivot_score, pivot_id, scores[j], ids[j]):
                 j -= 1
             if i <= j:
-                ts = scores[i]
-                scores[i] = scores[j]
-                scores[j] = ts
-                ti = ids[i]
-                ids[i] = ids[j]
-                ids[j] = ti
+                _swap(scores, ids, i, j)
                 i += 1
                 j -= 1
         if m - 1 <= j:
