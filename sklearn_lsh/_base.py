@@ -410,8 +410,15 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 "(fit) to change the solver."
             )
 
-    def _n_threads(self):
-        return effective_n_threads(self.n_jobs)
+    def _n_threads(self, n_rows=None):
+        """OpenMP threads of a call; with ``n_rows``, the rows of a batch
+        through the network (under ``n_jobs=None``, one thread for batches too
+        small to share)."""
+        if n_rows is None:
+            return effective_n_threads(self.n_jobs)
+        # Every neuron's multiply-adds: an upper bound of a hashed network's.
+        per_row = sum(layer.weights.size for layer in self._network.layers)
+        return effective_n_threads(self.n_jobs, work=n_rows * per_row)
 
     # ------------------------------------------------------------- training
     def _prepare_X(self, X):
@@ -727,7 +734,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         if Y is not None:
             Y = np.require(Y, dtype=dtype, requirements=["C", "A"])
         worker = self._network.worker(
-            batch_size, self._n_threads(), sparse_input=sp.issparse(X_core),
+            batch_size, self._n_threads(batch_size), sparse_input=sp.issparse(X_core),
             max_labels=targets.get("max_labels", 0), step_base=self._optimizer.steps)
         worker.set_data(X_core, Y=Y, label_indptr=targets.get("label_indptr"),
                         label_ids=targets.get("label_ids"), sample_weight=sw)
@@ -876,7 +883,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 # frequent refreshes cost 10% of an epoch of T1).
                 self._optimizer.catch_up(worker, due)
                 rebuilt = network.rebuild(
-                    worker, self._random_state, self._n_threads(),
+                    worker, self._random_state, self._n_threads(batch_size),
                     kind=self.rebuild_schedule, interval=self.rebuild_interval,
                     decay=self.rebuild_decay, rehash_interval=self.rehash_interval)
                 for i in rebuilt:
@@ -951,8 +958,9 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         """
         X = self._prepare_X(X)
         n = X.shape[0]
-        worker = self._network.worker(max(1, min(n, chunk_size)), self._n_threads(),
-                                      inference=True, hash_output=hash_output)
+        rows = max(1, min(n, chunk_size))
+        worker = self._network.worker(rows, self._n_threads(rows), inference=True,
+                                      hash_output=hash_output)
         worker.set_data(X)
         last = len(self.coefs_) - 1
         dense_out, indptr, ids, vals = [], [0], [], []

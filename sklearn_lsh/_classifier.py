@@ -163,7 +163,11 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         a row's prediction depends on that row alone.
     n_jobs : int or None, default=None
         OpenMP threads. None follows the OpenMP runtime (``OMP_NUM_THREADS``,
-        threadpoolctl), capped at the number of cores; -1 is all threads.
+        threadpoolctl), capped at the number of cores, and uses one thread
+        for a network whose batches are too small to share (under about a
+        million multiply-adds a batch: waiting at each step's barriers would
+        cost more than the work saved, far more on a busy machine); -1 is all
+        threads. Results do not depend on the thread count.
 
     Attributes
     ----------

@@ -130,7 +130,12 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         training; 'dense': every neuron ('lsh' acts as 'auto': regression
         outputs are always all computed).
     n_jobs : int or None, default=None
-        OpenMP threads.
+        OpenMP threads. None follows the OpenMP runtime (``OMP_NUM_THREADS``,
+        threadpoolctl), capped at the number of cores, and uses one thread
+        for a network whose batches are too small to share (under about a
+        million multiply-adds a batch: waiting at each step's barriers would
+        cost more than the work saved, far more on a busy machine); -1 is all
+        threads. Results do not depend on the thread count.
 
     Attributes
     ----------

@@ -297,19 +297,32 @@ cdef intp_t query_row(
 cdef void _keys_into_ids(
     const hash_family_t* family,
     const floating[:, ::1] rows,
+    const float64_t* center,
+    float64_t[:, ::1] centered,
     key_t[:, ::1] row_keys,
     int32_t[:, ::1] codes,
     float64_t[:, ::1] scratch,
     int32_t[:, ::1] ids,
     int n_threads,
 ) noexcept nogil:
-    """Write the key of item i in table t to ids[t, i]."""
-    cdef intp_t i, t
+    """Write the key of item i in table t to ids[t, i].
+
+    With a center, row i less the center is hashed, through the thread's
+    ``centered`` row.
+    """
+    cdef intp_t i, j, t
+    cdef intp_t d = rows.shape[1]
     cdef int tid
     for i in prange(rows.shape[0], num_threads=n_threads, schedule="static"):
         tid = omp_get_thread_num()
-        hash_dense_row(family, &rows[i, 0], &scratch[tid, 0], &codes[tid, 0],
-                       &row_keys[tid, 0])
+        if center == NULL:
+            hash_dense_row(family, &rows[i, 0], &scratch[tid, 0], &codes[tid, 0],
+                           &row_keys[tid, 0])
+        else:
+            for j in range(d):
+                centered[tid, j] = rows[i, j] - center[j]
+            hash_dense_row(family, &centered[tid, 0], &scratch[tid, 0],
+                           &codes[tid, 0], &row_keys[tid, 0])
         for t in range(ids.shape[0]):
             ids[t, i] = <int32_t> row_keys[tid, t]
 
@@ -503,11 +516,12 @@ cdef class HashTables:
         self.n_reinserts = 0
         return self
 
-    def build_from_rows(self, hash_functions, rows, n_threads=1):
+    def build_from_rows(self, hash_functions, rows, n_threads=1, center=None):
         """Hash the rows of all items and fill the tables, in bounded memory.
 
-        Equal to ``build(hash_functions.hash(rows))`` without the
-        ``(n_items, n_tables)`` key array: the keys are written into ``ids``
+        Equal to ``build(hash_functions.hash(rows - center))`` without the
+        ``(n_items, n_tables)`` key array or the centered copy of the rows:
+        the keys are written into ``ids``
         (one table per row of it) and each table is then sorted in place
         through a scratch row of ``n_items`` keys per thread. Both passes run
         in one call without the GIL, so an interruption (Ctrl-C) arrives before
@@ -524,6 +538,13 @@ cdef class HashTables:
             first copied to C-contiguous float64.
         n_threads : int, default=1
             OpenMP threads: rows in parallel, then tables in parallel.
+        center : ndarray of shape (n_features,) or None, default=None
+            Subtracted from every row before it is hashed (in float64). For
+            neurons ranked by inner products with a query, subtracting the
+            same vector from every weight row shifts all the scores of one
+            query equally and leaves their order unchanged, while it removes
+            the direction the rows share, which otherwise puts most of them in
+            the same buckets.
 
         Returns
         -------
@@ -551,6 +572,21 @@ cdef class HashTables:
             )
         dtype = rows.dtype if rows.dtype in (np.float32, np.float64) else np.float64
         rows = np.ascontiguousarray(rows, dtype=dtype)
+        cdef const float64_t[::1] center_view = None
+        cdef const float64_t* center_ptr = NULL
+        if center is not None:
+            if hasattr(center, "toarray"):
+                raise ValueError("center must be a dense array; got a sparse matrix.")
+            center = np.ascontiguousarray(center, dtype=np.float64)
+            if center.shape != (hf.n_features,):
+                raise ValueError(
+                    f"center must have shape (n_features,) = ({hf.n_features},); "
+                    f"got shape {center.shape}."
+                )
+            if not np.isfinite(center).all():
+                raise ValueError("center must be finite.")
+            center_view = center
+            center_ptr = &center_view[0] if hf.n_features > 0 else NULL
         cdef intp_t N = self.n_items
         cdef int L = self.n_tables
         cdef intp_t B = self.n_buckets
@@ -566,14 +602,18 @@ cdef class HashTables:
         cdef int32_t[:, ::1] cursor = per_thread_rows(n_tabs, B, np.int32)
         cdef int32_t[:, ::1] offsets = self.offsets
         cdef int32_t[:, ::1] ids = self.ids
+        cdef float64_t[:, ::1] centered = per_thread_rows(
+            n_rows, max(1, hf.n_features) if center is not None else 1, np.float64)
         cdef const float32_t[:, ::1] x32 = rows if dtype == np.float32 else None
         cdef const float64_t[:, ::1] x64 = rows if dtype == np.float64 else None
         with nogil:
             # Pass 1: the keys of table t go to ids[t] (the memory of the result).
             if x32 is not None:
-                _keys_into_ids(&hf.c, x32, row_keys, codes, scratch, ids, n_rows)
+                _keys_into_ids(&hf.c, x32, center_ptr, centered, row_keys, codes,
+                               scratch, ids, n_rows)
             else:
-                _keys_into_ids(&hf.c, x64, row_keys, codes, scratch, ids, n_rows)
+                _keys_into_ids(&hf.c, x64, center_ptr, centered, row_keys, codes,
+                               scratch, ids, n_rows)
             # Pass 2: each table copies its keys to a scratch row, then sorts.
             _sort_tables(offsets, ids, table_keys, cursor, B, self._capacity,
                          self._policy, self._seed, n_tabs)

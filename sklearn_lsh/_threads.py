@@ -39,7 +39,17 @@ def _dask_worker_nthreads():
     return int(nthreads) if nthreads else None
 
 
-def effective_n_threads(n_jobs=None):
+# Under n_jobs=None, the fewest multiply-adds a call hands each thread. Every
+# parallel region ends at a barrier where threads spin waiting for each other;
+# on a machine whose cores are busy with other work a waiting thread may wait
+# a whole scheduler slice. A tiny network (200 rows of 10 features, 100
+# hidden units, batches of 200) then trained 20x slower on 2 threads than on
+# 1 while another process ran a matrix product; on an idle machine 2 threads
+# saved 20% of its time.
+MIN_WORK_PER_THREAD = 1 << 20
+
+
+def effective_n_threads(n_jobs=None, work=None):
     """Return the number of OpenMP threads an estimator call uses.
 
     Parameters
@@ -51,6 +61,11 @@ def effective_n_threads(n_jobs=None):
         ``threadpool_limits`` are honoured (capped at the number of physical
         cores when ``OMP_NUM_THREADS`` is unset), and inside a Dask task it is
         further capped at the thread count of the worker running the task.
+    work : int or None, default=None
+        With ``n_jobs=None``, about how many multiply-adds each parallel
+        region of the call does (a batch of a training step): at least
+        ``MIN_WORK_PER_THREAD`` per thread, so that a network too small to
+        share runs on one thread. Results do not depend on the thread count.
 
     Returns
     -------
@@ -62,4 +77,6 @@ def effective_n_threads(n_jobs=None):
         worker_nthreads = _dask_worker_nthreads()
         if worker_nthreads is not None:
             n_threads = max(1, min(n_threads, worker_nthreads))
+        if work is not None:
+            n_threads = max(1, min(n_threads, int(work) // MIN_WORK_PER_THREAD))
     return n_threads

@@ -548,3 +548,27 @@ def test_ranking_keeps_labels_and_ranks_the_rest():
         expected = np.sort(np.append(kept, label))
         got = trainer.active_ids[0][r, : trainer.n_active[0][r]]
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("family, centered", [("simhash", True), ("dwta", False)])
+def test_simhash_tables_hold_the_rows_less_their_mean(family, centered):
+    from sklearn.datasets import load_digits
+
+    from sklearn_lsh import LSHMLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    clf = LSHMLPClassifier(hidden_layer_sizes=(300,), hash_family=family,
+                           selection="lsh", max_iter=1, random_state=0)
+    clf.fit(X / 16, y)
+    layer = clf._network.layers[0]
+    hashing = layer.hashing
+    hashing.rebuild(layer.weights, 1)
+    rows = layer.weights.astype(np.float64)
+    if centered:
+        rows = rows - rows.mean(axis=0)
+    keys = hashing.functions.hash(rows)
+    tables = hashing.tables
+    for t in range(tables.n_tables):
+        for b in np.unique(keys[:, t]):
+            np.testing.assert_array_equal(
+                np.sort(tables.bucket(t, b)), np.flatnonzero(keys[:, t] == b))

@@ -8,6 +8,7 @@ import os
 
 import joblib
 import pytest
+from sklearn.datasets import load_digits
 from sklearn_lsh._openmp_helpers import (
     _openmp_effective_n_threads,
     _openmp_parallelism_enabled,
@@ -45,6 +46,33 @@ def test_inside_a_dask_task_the_default_is_capped(monkeypatch):
     # A worker with more threads than OpenMP allows does not raise the count.
     monkeypatch.setattr(_threads, "_dask_worker_nthreads", lambda: 64)
     assert _threads.effective_n_threads() == _openmp_effective_n_threads()
+
+
+def test_default_gives_each_thread_enough_work(monkeypatch):
+    monkeypatch.setattr(_threads, "_openmp_effective_n_threads",
+                        lambda n_jobs=None: 4 if n_jobs is None else n_jobs)
+    unit = _threads.MIN_WORK_PER_THREAD
+    assert _threads.effective_n_threads(work=0) == 1
+    assert _threads.effective_n_threads(work=unit - 1) == 1
+    assert _threads.effective_n_threads(work=3 * unit) == 3
+    assert _threads.effective_n_threads(work=100 * unit) == 4
+    assert _threads.effective_n_threads(work=None) == 4
+    # An explicit n_jobs is the user's choice.
+    assert _threads.effective_n_threads(2, work=1) == 2
+
+
+def test_estimator_runs_small_batches_on_one_thread(monkeypatch):
+    monkeypatch.setattr(_threads, "_openmp_effective_n_threads",
+                        lambda n_jobs=None: 2 if n_jobs is None else n_jobs)
+    X, y = load_digits(return_X_y=True)
+    small = LSHMLPClassifier(hidden_layer_sizes=(16,), max_iter=1).fit(X[:50], y[:50])
+    # 64 x 16 + 16 x 10 multiply-adds a row.
+    assert small._n_threads(200) == 1
+    assert small._n_threads() == 2
+    wide = LSHMLPClassifier(hidden_layer_sizes=(4096,), max_iter=1).fit(X[:50], y[:50])
+    assert wide._n_threads(200) == 2
+    assert LSHMLPClassifier(hidden_layer_sizes=(16,), n_jobs=2, max_iter=1).fit(
+        X[:50], y[:50])._n_threads(200) == 2
 
 
 def _default_threads():
