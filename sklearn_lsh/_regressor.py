@@ -130,12 +130,9 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         training; 'dense': every neuron ('lsh' acts as 'auto': regression
         outputs are always all computed).
     n_jobs : int or None, default=None
-        OpenMP threads. None follows the OpenMP runtime (``OMP_NUM_THREADS``,
-        threadpoolctl), capped at the number of cores, and uses one thread
-        for a network whose batches are too small to share (under about a
-        million multiply-adds a batch: waiting at each step's barriers would
-        cost more than the work saved, far more on a busy machine); -1 is all
-        threads. Results do not depend on the thread count.
+        OpenMP threads, as in LSHMLPClassifier: None is the OpenMP runtime's
+        count, or one thread for batches of under about a million
+        multiply-adds; -1 is all threads.
 
     Attributes
     ----------

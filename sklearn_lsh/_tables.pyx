@@ -521,12 +521,11 @@ cdef class HashTables:
 
         Equal to ``build(hash_functions.hash(rows - center))`` without the
         ``(n_items, n_tables)`` key array or the centered copy of the rows:
-        the keys are written into ``ids``
-        (one table per row of it) and each table is then sorted in place
-        through a scratch row of ``n_items`` keys per thread. Both passes run
-        in one call without the GIL, so an interruption (Ctrl-C) arrives before
-        or after the build, never in the middle of it: the tables are always
-        valid.
+        the keys are written into ``ids`` (one table per row of it) and each
+        table is then sorted in place through a scratch row of ``n_items``
+        keys per thread. Both passes run in one call without the GIL, so an
+        interruption (Ctrl-C) arrives before or after the build, never in the
+        middle of it: the tables are always valid.
 
         Parameters
         ----------
@@ -586,7 +585,7 @@ cdef class HashTables:
             if not np.isfinite(center).all():
                 raise ValueError("center must be finite.")
             center_view = center
-            center_ptr = &center_view[0] if hf.n_features > 0 else NULL
+            center_ptr = &center_view[0]
         cdef intp_t N = self.n_items
         cdef int L = self.n_tables
         cdef intp_t B = self.n_buckets
