@@ -138,7 +138,8 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         tables (costs ``n_out x nnz(input)`` multiply-adds a sample, cheap when
         the input is the sparse output of a hashed layer). 'auto' chooses per
         layer from a cost model (input non-zeros, width, budget, K, L): exact
-        scores where they are cheap; for a first layer over a dense ``X``
+        scores where they are cheap (a sparse input, or one so narrow that
+        they cost less than hashing it); for a first layer over a dense ``X``
         whose variance lies mostly in a few directions (images, for example),
         scores in those directions (estimated from ``X`` at the first fit),
         the best candidates then ranked exactly ('subspace'); tables

@@ -565,8 +565,11 @@ BAD_CALLS = {
 def test_failed_call_leaves_the_model_as_it_was(bad):
     X, y = make_classification(n_samples=120, n_features=10, n_informative=6,
                                n_classes=3, random_state=0)
+    # Tables, so that they are checked too (10 features would be scored
+    # exactly under selection='auto').
     est = LSHMLPClassifier(hidden_layer_sizes=(256,), active_fraction=0.25,
-                           rebuild_interval=1, random_state=0, n_jobs=1)
+                           rebuild_interval=1, random_state=0, n_jobs=1,
+                           selection="lsh")
     est.partial_fit(X, y, classes=[0, 1, 2])
     est.partial_fit(X, y)
     params = est.get_params()

@@ -62,18 +62,22 @@ def _data(name):
 
 
 CONFIGS = {
-    # A hashed hidden layer (256 neurons), 3 classes.
+    # A hashed hidden layer (256 neurons) with tables, 3 classes. (Under
+    # selection='auto' layers this narrow score every neuron exactly.)
     "clf-hashed-hidden": (
         lambda: LSHMLPClassifier(hidden_layer_sizes=(256,), active_fraction=0.25,
-                                 **COMMON), "3 classes"),
+                                 selection="lsh", **COMMON), "3 classes"),
     # A hashed output layer: 300 classes behind 64 hidden units.
     "clf-hashed-output": (
         lambda: LSHMLPClassifier(hidden_layer_sizes=(64,), active_fraction=0.1,
                                  **COMMON), "300 classes"),
     "clf-multilabel-hashed-output": (
         lambda: LSHMLPClassifier(hidden_layer_sizes=(64,), active_fraction=0.1,
-                                 hash_family="simhash", **COMMON), "multilabel"),
-    # Two hashed hidden layers, sgd with invscaling: the learning rate is state.
+                                 hash_family="simhash", selection="lsh", **COMMON),
+        "multilabel"),
+    # Two hashed hidden layers, both scored exactly (selection='auto': 20
+    # features, then a hashed layer's output), sgd with invscaling: the
+    # learning rate is state.
     "reg-hashed-hidden-sgd": (
         lambda: LSHMLPRegressor(hidden_layer_sizes=(300, 256), active_fraction=0.1,
                                 solver="sgd", learning_rate="invscaling",
@@ -200,7 +204,7 @@ def test_round_trip_predicts_and_continues_identically(config, stage, method,
     n_rebuilds = sum(h.n_rebuilds for h in original._network.hashed)
     _continue(original, X, y)
     _continue(loaded, X, y)
-    if any(original.lsh_layers_):
+    if any(h.selection != "exact" for h in original._network.hashed):
         assert sum(h.n_rebuilds for h in original._network.hashed) > n_rebuilds
     _assert_same_model(original, loaded, X)
 

@@ -16,6 +16,7 @@ from sklearn_lsh._layers import (
     LayerHashing,
     hash_config,
     input_subspace,
+    selection_costs,
 )
 from sklearn_lsh.inspection import active_set_recall
 
@@ -313,11 +314,18 @@ def test_auto_selection_scores_in_a_subspace_where_the_variance_lies():
                    captured=np.ones(64))["selection"] == "exact"
     assert _config(784, 1000, selection="lsh",
                    captured=np.ones(64))["selection"] == "lsh"
-    # Every neuron a candidate: nothing for the scores to choose.
+    # Every neuron active: nothing to retrieve or to rank, every neuron
+    # computed, as in the dense layer.
     assert _config(784, 1000, active_fraction=1.0,
-                   captured=np.ones(64))["selection"] == "lsh"
-    # Too narrow an input for a direction to pay: 10 features, 500 neurons.
-    assert _config(10, 500, captured=np.ones(9))["selection"] == "lsh"
+                   captured=np.ones(64))["selection"] == "exact"
+    # Too narrow an input for a direction to pay: 10 features, 10,000 neurons.
+    assert _config(10, 10_000, captured=np.ones(9))["selection"] == "lsh"
+    # Every neuron scored costs less than the tables' hashing and reads (10
+    # features, 500 neurons: 5,000 multiply-adds against about 11,000): exact,
+    # although the input is dense.
+    exact, lsh = selection_costs(_config(10, 500, selection="lsh"), 10, 500, 10)
+    assert exact < lsh
+    assert _config(10, 500, captured=np.ones(9))["selection"] == "exact"
 
 
 @pytest.mark.parametrize("sparse", [False, True])
