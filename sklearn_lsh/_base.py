@@ -309,6 +309,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     input_nnz=input_nnz, input_density=input_density,
                     captured=subspace[2] if i == 0 and subspace else None,
                     batch_size=batch_size)
+                # SimHash queries from a dense hidden layer's ReLU outputs
+                # share a direction: the tables center them (see _built).
+                config["center_queries"] = (
+                    config["selection"] == "lsh" and config["family"] == "simhash"
+                    and i > 0 and not self.lsh_layers_[i - 1])
                 self._warn_clipped(i, config)
             configs.append(config)
             # A hashed layer's outputs are its active set: at most its budget
@@ -677,7 +682,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         for layer in network.layers:
             if layer.hashing is not None:
                 # A warm start of a hashed network: tables of the new weights.
-                layer.hashing.rebuild(layer.weights, self._n_threads())
+                layer.hashing.rebuild(layer.weights, layer.bias, self._n_threads())
         self.multiplication_share_ = 1.0
         self.layer_multiplication_share_ = [1.0] * n_layers
         self.mean_active_ = [float(layer.weights.shape[0])
@@ -885,7 +890,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 rebuilt = network.rebuild(
                     worker, self._random_state, self._n_threads(batch_size),
                     kind=self.rebuild_schedule, interval=self.rebuild_interval,
-                    decay=self.rebuild_decay, rehash_interval=self.rehash_interval)
+                    decay=self.rebuild_decay, rehash_interval=self.rehash_interval,
+                    n_rows=n_batch)
                 for i in rebuilt:
                     hashing = network.layers[i].hashing
                     if hashing.selection == "subspace":

@@ -44,6 +44,9 @@ cdef struct layer_t:
     int min_count
     const hash_family_t* family  # hashed by tables only (NULL when exact)
     const tables_t* tables       # hashed by tables only (NULL when exact)
+    # Tables over centered queries: [x - query_center, 1] is hashed (the
+    # family has n_in + 1 features); NULL otherwise.
+    const void* query_center     # (n_in,)
     void* weights                # (n_out, n_in): a neuron's weights contiguous
     # Exact layers over a sparse input: the weights again, (n_in, n_out), so
     # that scoring every neuron streams one row per non-zero input instead of
@@ -92,6 +95,7 @@ cdef struct scratch_t:
     double* scores               # pre-activations of the retrieved, for ranking
     void* exact_scores           # (n_out) input part of every neuron's score
     void* sub_coords             # (rank) a subspace layer's input coordinates
+    void* query_row              # (n_in + 1) a centered query
     double* pre_act              # (n_out) kept ranked pre-activation, by id
     int32_t* pre_marker          # set_stamp where pre_act holds this set's value
     int32_t* set_marker          # active-set membership, stamped

@@ -233,7 +233,17 @@ class LayerHashing:
         How the tables' answer is read.
     min_count : int
         The table count of 'threshold'.
+
+    Attributes
+    ----------
+    query_center : ndarray of shape (n_in,) or None
+        SimHash tables over a dense hidden input (``config['center_queries']``):
+        the mean input of the batch before the last build, which queries
+        subtract (see ``_built``); updated in place, as a worker points at it.
     """
+
+    # Models saved before centered queries existed load without one.
+    query_center = None
 
     def __init__(self, config, strategy, min_count):
         self.config = config
@@ -252,6 +262,7 @@ class LayerHashing:
     n_candidates = property(lambda self: self.config["n_candidates"])
     min_active = property(lambda self: self.config["min_active"])
     rank = property(lambda self: self.config.get("rank"))
+    center_queries = property(lambda self: self.config.get("center_queries", False))
     # 'lsh' in configs saved before exact selection existed.
     selection = property(lambda self: self.config.get("selection", "lsh"))
 
@@ -276,12 +287,26 @@ class LayerHashing:
         if self.projected is not None:
             self.projected = np.require(self.projected, requirements=["C", "W", "A"])
             self.offset = np.require(self.offset, requirements=["C", "W", "A"])
+        if self.query_center is not None:
+            self.query_center = np.require(self.query_center,
+                                           requirements=["C", "W", "A"])
 
-    def rehash(self, weights, seed, n_threads):
+    def _center_queries_on(self, weights, inputs):
+        """The mean of ``inputs`` (a batch of the layer's dense inputs) as the
+        queries' center; zeros before the first batch."""
+        if self.query_center is None:
+            self.query_center = np.zeros(weights.shape[1], dtype=weights.dtype)
+        if inputs is not None and len(inputs):
+            # In place: a worker points at this array.
+            self.query_center[...] = np.mean(inputs, axis=0, dtype=np.float64)
+
+    def rehash(self, weights, bias, seed, n_threads, inputs=None):
         """New hash functions drawn from ``seed``, and tables built with them.
 
         The old functions and tables are released (the worker must be pointed
         at the new ones). A subspace layer refreshes its projected weights.
+        ``inputs``: recent dense inputs of the layer, whose mean centers the
+        queries of a layer with ``center_queries``.
         """
         if self.selection == "subspace":
             self._refresh(weights)
@@ -289,26 +314,33 @@ class LayerHashing:
             return
         c = self.config
         n_out, n_in = weights.shape
-        functions = HashFunctions(c["family"], c["n_hash_bits"], c["n_tables"], n_in,
+        if self.center_queries:
+            self._center_queries_on(weights, inputs)
+        # Centered queries carry one more coordinate (see _built).
+        functions = HashFunctions(c["family"], c["n_hash_bits"], c["n_tables"],
+                                  n_in + self.center_queries,
                                   bin_size=c["bin_size"], key_bits=c["key_bits"],
                                   seed=seed)
         tables = HashTables(c["n_tables"], functions.n_buckets, n_out, seed=seed)
         # Assigned together once built: an interruption keeps the old pair.
-        self.functions, self.tables = functions, _built(functions, tables,
-                                                        weights, n_threads)
+        self.functions, self.tables = functions, _built(
+            functions, tables, weights, bias, n_threads, self.query_center)
 
-    def rebuild(self, weights, n_threads):
+    def rebuild(self, weights, bias, n_threads, inputs=None):
         """Rehash every neuron into the tables, with the same functions.
 
         The tables are rebuilt in place in one call without the GIL: an
         interruption finds them before or after, never half built. A subspace
-        layer refreshes its projected weights.
+        layer refreshes its projected weights. ``inputs`` as in ``rehash``.
         """
         if self.selection == "subspace":
             self._refresh(weights)
         if self.selection != "lsh":
             return
-        _built(self.functions, self.tables, weights, n_threads)
+        if self.center_queries:
+            self._center_queries_on(weights, inputs)
+        _built(self.functions, self.tables, weights, bias, n_threads,
+               self.query_center)
 
     def schedule(self, n_batches, kind, interval, decay):
         """Set the batch count of the next rebuild after one at ``n_batches``."""
@@ -322,7 +354,7 @@ class LayerHashing:
         self.next_rebuild = n_batches + max(1, round(interval))
 
 
-def _built(functions, tables, weights, n_threads):
+def _built(functions, tables, weights, bias, n_threads, query_center=None):
     """``tables`` filled with the neurons' keys under ``functions``.
 
     SimHash rows are hashed less their mean. For a query, every score
@@ -335,6 +367,16 @@ def _built(functions, tables, weights, n_threads):
     families (WTA, DWTA) gained nothing from it (WordNet P@1 -0.3 points,
     ``load_diabetes`` R^2 0.035 against 0.061 over 4 seeds) and hash the rows
     as they are.
+
+    The queries may share a direction too: hidden ReLU outputs all lie in the
+    positive orthant (their mean's norm is 0.84 of a row's on WordNet), so
+    their codes barely depend on the sample. With a ``query_center`` m (the
+    layer's mean input), rows ``[w - c, (w - c) . m + b]`` and queries
+    ``[x - m, 1]`` (c the mean row) have the inner product ``w . x + b -
+    c . x``: still every neuron's pre-activation less one amount per query.
+    Recall of the exact top budget, offline on trained models: 0.08 -> 0.17
+    on the demonstration's 4,000 classes (DWTA 0.13), 0.28 -> 0.29 on
+    WordNet's 16,897 (DWTA 0.12).
     """
     if functions.family == "minhash":
         # A neuron's set: the indices of its largest weights.
@@ -347,10 +389,14 @@ def _built(functions, tables, weights, n_threads):
         # hash() makes the keys before build() touches the tables.
         return tables.build(functions.hash(rows, n_threads=n_threads),
                             n_threads=n_threads)
-    center = (weights.mean(axis=0, dtype=np.float64)
-              if functions.family == "simhash" else None)
+    center = last = None
+    if functions.family == "simhash":
+        center = weights.mean(axis=0, dtype=np.float64)
+        if query_center is not None:
+            m = query_center.astype(np.float64)
+            last = weights @ m - center @ m + bias
     return tables.build_from_rows(functions, weights, n_threads=n_threads,
-                                  center=center)
+                                  center=center, last=last)
 
 
 class Layer:
@@ -440,13 +486,15 @@ class Network:
                 and self.n_batches >= layer.hashing.next_rebuild]
 
     def rebuild(self, worker, random_state, n_threads, *, kind, interval, decay,
-                rehash_interval):
+                rehash_interval, n_rows=0):
         """Rebuild the due layers' tables from their current weights.
 
         Every ``rehash_interval``-th rebuild of a layer draws new hash
         functions (seeded from ``random_state``, in layer order). Call it with
-        the weights caught up (the optimizer's ``catch_up``). Returns the
-        indices of the layers rebuilt.
+        the weights caught up (the optimizer's ``catch_up``), after the
+        worker's last batch of ``n_rows`` rows (whose inputs center the
+        queries of layers that do so). Returns the indices of the layers
+        rebuilt.
         """
         rebuilt = []
         for i, layer in enumerate(self.layers):
@@ -455,13 +503,18 @@ class Network:
                     or self.n_batches < h.next_rebuild):
                 continue
             h.n_rebuilds += 1
+            inputs = None
+            if h.center_queries and worker is not None and n_rows > 0:
+                # A dense layer's activations: every neuron, in order.
+                inputs = worker.activations[i - 1][:n_rows]
             if (h.selection == "lsh" and rehash_interval is not None
                     and h.n_rebuilds % rehash_interval == 0):
-                h.rehash(layer.weights, _seed(random_state), n_threads)
+                h.rehash(layer.weights, layer.bias, _seed(random_state),
+                         n_threads, inputs)
                 if worker is not None:
                     worker.set_hashing(i, h.functions, h.tables)
             else:
-                h.rebuild(layer.weights, n_threads)
+                h.rebuild(layer.weights, layer.bias, n_threads, inputs)
             h.schedule(self.n_batches, kind, interval, decay)
             rebuilt.append(i)
         return rebuilt
@@ -470,7 +523,9 @@ class Network:
         """A copy of the parameters and tables (early stopping's best)."""
         return [(layer.weights.copy(), layer.bias.copy(),
                  None if layer.hashing is None or layer.hashing.tables is None
-                 else (layer.hashing.functions, layer.hashing.tables.copy()))
+                 else (layer.hashing.functions, layer.hashing.tables.copy(),
+                       None if layer.hashing.query_center is None
+                       else layer.hashing.query_center.copy()))
                 for layer in self.layers]
 
     def restore(self, snapshot):
@@ -478,9 +533,11 @@ class Network:
         for layer, (weights, bias, hashing) in zip(self.layers, snapshot):
             layer.weights, layer.bias = weights, bias
             if hashing is not None:
-                layer.hashing.functions, layer.hashing.tables = hashing
+                layer.hashing.functions, layer.hashing.tables, center = hashing
+                if center is not None:
+                    layer.hashing.query_center[...] = center
             elif layer.hashing is not None and layer.hashing.selection == "subspace":
-                layer.hashing.rebuild(weights, 1)
+                layer.hashing.rebuild(weights, bias, 1)
 
 
 def network_bytes(layer_units, dtype, configs, solver):
@@ -553,5 +610,6 @@ def new_network(layer_units, dtype, random_state, *, activation, out_activation,
             layer.hashing = LayerHashing(config, strategy, min_count)
             if layer.hashing.selection == "subspace":
                 layer.hashing.set_subspace(*subspace, layer.weights)
-            layer.hashing.rehash(layer.weights, _seed(random_state), n_threads)
+            layer.hashing.rehash(layer.weights, layer.bias, _seed(random_state),
+                                 n_threads)
     return Network(layers)

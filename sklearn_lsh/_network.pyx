@@ -251,6 +251,16 @@ cdef class BatchTrainer:
                 elif hashing.selection == "subspace":
                     self._point_subspace(l, hashing)
                 else:
+                    center = getattr(hashing, "query_center", None)
+                    if center is not None:
+                        if self._reads_sparse(l):
+                            raise ValueError(
+                                f"layer {l} centers its queries, which needs a "
+                                "dense input; its input is sparse.")
+                        center = _checked(center, f"query_center of layer {l}",
+                                          (n_in,), self.dtype, writeable=False)
+                        c.query_center = _ptr(center)
+                        self._keep.append(center)
                     self._grow_hash_scratch(hashing.functions)
                     self._set_hashing(l, hashing.functions, hashing.tables)
             c.width = width
@@ -373,6 +383,7 @@ cdef class BatchTrainer:
             "scores": (max_n, np.float64), "pre_act": (max_n, np.float64),
             "exact_scores": (max_n, self.dtype),
             "sub_coords": (self._scratch_rank, self.dtype),
+            "query_row": (max_in + 1, self.dtype),
             "pre_marker": (max_n, np.int32), "set_marker": (max_n, np.int32),
             "nz_ids": (max(max_in, max_n), np.int32),
             "nz_vals": (max(max_in, max_n), self.dtype),
@@ -396,6 +407,7 @@ cdef class BatchTrainer:
             s.scores = <double*> _ptr(rows["scores"][tid])
             s.exact_scores = _ptr(rows["exact_scores"][tid])
             s.sub_coords = _ptr(rows["sub_coords"][tid])
+            s.query_row = _ptr(rows["query_row"][tid])
             s.pre_act = <double*> _ptr(rows["pre_act"][tid])
             s.pre_marker = <int32_t*> _ptr(rows["pre_marker"][tid])
             s.set_marker = <int32_t*> _ptr(rows["set_marker"][tid])
@@ -416,11 +428,14 @@ cdef class BatchTrainer:
 
     cdef _set_hashing(self, intp_t l, HashFunctions functions, HashTables tables):
         cdef layer_t* c = &self.net.layers[l]
-        if (functions.n_features != c.n_in or tables.n_items != c.n_out
+        # A centered query has one more coordinate.
+        cdef intp_t n_features = c.n_in + (c.query_center != NULL)
+        if (functions.n_features != n_features or tables.n_items != c.n_out
                 or tables.n_tables != functions.n_tables
                 or tables.n_buckets != functions.n_buckets):
             raise ValueError(
-                f"layer {l} ({c.n_in} inputs, {c.n_out} neurons) cannot use hash "
+                f"layer {l} ({n_features} hashed inputs, {c.n_out} neurons) cannot "
+                "use hash "
                 f"functions of {functions.n_features} features, {functions.n_tables} "
                 f"tables of {functions.n_buckets} buckets with tables of "
                 f"{tables.n_items} items, {tables.n_tables} tables of "

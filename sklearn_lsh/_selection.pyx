@@ -180,15 +180,24 @@ cdef intp_t _retrieve(
     """Hash the input and query the tables; the candidates go to s.retrieved.
 
     A sparse input enters the hash by its non-zeros only, which are also
-    left in s.nz_ids / s.nz_vals for the ranking.
+    left in s.nz_ids / s.nz_vals for the ranking. A dense input of a layer
+    with a query center is hashed as [x - center, 1].
     """
-    cdef intp_t nnz = 0
+    cdef intp_t nnz = 0, j
+    cdef floating* query = <floating*> s.query_row
+    cdef const floating* center = <const floating*> layer.query_center
     # The markers serve layers of several widths: clear them whole before a
     # stamp wraps (query_row alone would clear only this layer's range).
     if s.query.stamp >= INT32_MAX - 2:
         memset(s.query.marker, 0, s.marker_size * sizeof(int32_t))
         s.query.stamp = 0
-    if in_ids == NULL:
+    if in_ids == NULL and center != NULL:
+        for j in range(layer.n_in):
+            query[j] = in_dense[j] - center[j]
+        query[layer.n_in] = 1
+        hash_dense_row(layer.family, <const floating*> query, s.hash_scratch,
+                       s.codes, s.keys)
+    elif in_ids == NULL:
         hash_dense_row(layer.family, in_dense, s.hash_scratch, s.codes, s.keys)
     else:
         nnz = _nonzeros(in_ids, in_vals, in_n, s)

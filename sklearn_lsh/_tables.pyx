@@ -298,6 +298,7 @@ cdef void _keys_into_ids(
     const hash_family_t* family,
     const floating[:, ::1] rows,
     const float64_t* center,
+    const float64_t* last,
     float64_t[:, ::1] centered,
     key_t[:, ::1] row_keys,
     int32_t[:, ::1] codes,
@@ -307,20 +308,22 @@ cdef void _keys_into_ids(
 ) noexcept nogil:
     """Write the key of item i in table t to ids[t, i].
 
-    With a center, row i less the center is hashed, through the thread's
-    ``centered`` row.
+    With a center, row i less the center is hashed, and with ``last``, row i
+    followed by last[i]: both through the thread's ``centered`` row.
     """
     cdef intp_t i, j, t
     cdef intp_t d = rows.shape[1]
     cdef int tid
     for i in prange(rows.shape[0], num_threads=n_threads, schedule="static"):
         tid = omp_get_thread_num()
-        if center == NULL:
+        if center == NULL and last == NULL:
             hash_dense_row(family, &rows[i, 0], &scratch[tid, 0], &codes[tid, 0],
                            &row_keys[tid, 0])
         else:
             for j in range(d):
-                centered[tid, j] = rows[i, j] - center[j]
+                centered[tid, j] = rows[i, j] - (center[j] if center != NULL else 0)
+            if last != NULL:
+                centered[tid, d] = last[i]
             hash_dense_row(family, &centered[tid, 0], &scratch[tid, 0],
                            &codes[tid, 0], &row_keys[tid, 0])
         for t in range(ids.shape[0]):
@@ -516,11 +519,13 @@ cdef class HashTables:
         self.n_reinserts = 0
         return self
 
-    def build_from_rows(self, hash_functions, rows, n_threads=1, center=None):
+    def build_from_rows(self, hash_functions, rows, n_threads=1, center=None,
+                        last=None):
         """Hash the rows of all items and fill the tables, in bounded memory.
 
-        Equal to ``build(hash_functions.hash(rows - center))`` without the
-        ``(n_items, n_tables)`` key array or the centered copy of the rows:
+        Equal to ``build(hash_functions.hash(np.hstack([rows - center,
+        last[:, None]])))`` without the ``(n_items, n_tables)`` key array or
+        the centered copy of the rows:
         the keys are written into ``ids`` (one table per row of it) and each
         table is then sorted in place through a scratch row of ``n_items``
         keys per thread. Both passes run in one call without the GIL, so an
@@ -534,7 +539,8 @@ cdef class HashTables:
         rows : ndarray of shape (n_items, n_features)
             Dense rows (e.g. the weight rows of the neurons). C-contiguous
             float32 and float64 rows are hashed where they are; others are
-            first copied to C-contiguous float64.
+            first copied to C-contiguous float64. With ``last``, of shape
+            (n_items, n_features - 1): ``last`` is their final coordinate.
         n_threads : int, default=1
             OpenMP threads: rows in parallel, then tables in parallel.
         center : ndarray of shape (n_features,) or None, default=None
@@ -543,7 +549,13 @@ cdef class HashTables:
             same vector from every weight row shifts all the scores of one
             query equally and leaves their order unchanged, while it removes
             the direction the rows share, which otherwise puts most of them in
-            the same buckets.
+            the same buckets. Of shape (n_features - 1,) with ``last``.
+        last : ndarray of shape (n_items,) or None, default=None
+            A final coordinate appended to every (centered) row before it is
+            hashed, in float64: for example ``(w - center) . m + b``, which
+            makes inner products with the queries ``[x - m, 1]`` equal
+            ``w . x + b - center . x``, the neurons' pre-activations shifted
+            by the same amount for every neuron.
 
         Returns
         -------
@@ -564,10 +576,12 @@ cdef class HashTables:
         if hasattr(rows, "toarray"):
             raise ValueError("rows must be a dense array; got a sparse matrix.")
         rows = np.asarray(rows)
-        if rows.ndim != 2 or rows.shape != (self.n_items, hf.n_features):
+        cdef intp_t n_cols = hf.n_features - (last is not None)
+        if rows.ndim != 2 or rows.shape != (self.n_items, n_cols):
             raise ValueError(
-                f"rows must have shape (n_items, n_features) = ({self.n_items}, "
-                f"{hf.n_features}); got shape {rows.shape}."
+                f"rows must have shape ({self.n_items}, {n_cols}) (n_items and "
+                "the functions' n_features, less one with last); got shape "
+                f"{rows.shape}."
             )
         dtype = rows.dtype if rows.dtype in (np.float32, np.float64) else np.float64
         rows = np.ascontiguousarray(rows, dtype=dtype)
@@ -577,15 +591,30 @@ cdef class HashTables:
             if hasattr(center, "toarray"):
                 raise ValueError("center must be a dense array; got a sparse matrix.")
             center = np.ascontiguousarray(center, dtype=np.float64)
-            if center.shape != (hf.n_features,):
+            if center.shape != (n_cols,):
                 raise ValueError(
-                    f"center must have shape (n_features,) = ({hf.n_features},); "
-                    f"got shape {center.shape}."
+                    f"center must have shape ({n_cols},), a row's; got shape "
+                    f"{center.shape}."
                 )
             if not np.isfinite(center).all():
                 raise ValueError("center must be finite.")
             center_view = center
             center_ptr = &center_view[0]
+        cdef const float64_t[::1] last_view = None
+        cdef const float64_t* last_ptr = NULL
+        if last is not None:
+            if hasattr(last, "toarray"):
+                raise ValueError("last must be a dense array; got a sparse matrix.")
+            last = np.ascontiguousarray(last, dtype=np.float64)
+            if last.shape != (self.n_items,):
+                raise ValueError(
+                    f"last must have shape (n_items,) = ({self.n_items},); got "
+                    f"shape {last.shape}."
+                )
+            if not np.isfinite(last).all():
+                raise ValueError("last must be finite.")
+            last_view = last
+            last_ptr = &last_view[0]
         cdef intp_t N = self.n_items
         cdef int L = self.n_tables
         cdef intp_t B = self.n_buckets
@@ -602,17 +631,18 @@ cdef class HashTables:
         cdef int32_t[:, ::1] offsets = self.offsets
         cdef int32_t[:, ::1] ids = self.ids
         cdef float64_t[:, ::1] centered = per_thread_rows(
-            n_rows, max(1, hf.n_features) if center is not None else 1, np.float64)
+            n_rows, max(1, hf.n_features)
+            if center is not None or last is not None else 1, np.float64)
         cdef const float32_t[:, ::1] x32 = rows if dtype == np.float32 else None
         cdef const float64_t[:, ::1] x64 = rows if dtype == np.float64 else None
         with nogil:
             # Pass 1: the keys of table t go to ids[t] (the memory of the result).
             if x32 is not None:
-                _keys_into_ids(&hf.c, x32, center_ptr, centered, row_keys, codes,
-                               scratch, ids, n_rows)
+                _keys_into_ids(&hf.c, x32, center_ptr, last_ptr, centered,
+                               row_keys, codes, scratch, ids, n_rows)
             else:
-                _keys_into_ids(&hf.c, x64, center_ptr, centered, row_keys, codes,
-                               scratch, ids, n_rows)
+                _keys_into_ids(&hf.c, x64, center_ptr, last_ptr, centered,
+                               row_keys, codes, scratch, ids, n_rows)
             # Pass 2: each table copies its keys to a scratch row, then sorts.
             _sort_tables(offsets, ids, table_keys, cursor, B, self._capacity,
                          self._policy, self._seed, n_tabs)

@@ -176,7 +176,7 @@ def test_warm_start_from_a_hashed_fit_rebuilds_the_tables():
         before = hashing.tables.copy()
         clf.set_params(solver="lbfgs", max_iter=5).fit(X, y)
     built = hashing.tables.copy()
-    hashing.rebuild(clf._network.layers[0].weights, 1)
+    hashing.rebuild(clf._network.layers[0].weights, clf._network.layers[0].bias, 1)
     # The tables after the fit are those of the weights it ended with.
     np.testing.assert_array_equal(built.ids, hashing.tables.ids)
     assert not np.array_equal(before.ids, built.ids)

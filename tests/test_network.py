@@ -562,7 +562,7 @@ def test_simhash_tables_hold_the_rows_less_their_mean(family, centered):
     clf.fit(X / 16, y)
     layer = clf._network.layers[0]
     hashing = layer.hashing
-    hashing.rebuild(layer.weights, 1)
+    hashing.rebuild(layer.weights, layer.bias, 1)
     rows = layer.weights.astype(np.float64)
     if centered:
         rows = rows - rows.mean(axis=0)

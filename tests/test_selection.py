@@ -5,6 +5,7 @@ tables, and the recall diagnostic (sklearn_lsh.inspection)."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn_lsh._network import BatchTrainer as _BatchTrainer
 from sklearn_lsh._selection import select_best
@@ -401,7 +402,7 @@ def test_subspace_refresh_and_early_stopping(low_rank_classes):
     # A restored snapshot (early stopping's best) is projected again.
     best = network.snapshot()
     layer.weights += 0.5
-    hashing.rebuild(layer.weights, 1)
+    hashing.rebuild(layer.weights, layer.bias, 1)
     network.restore(best)
     np.testing.assert_allclose(hashing.projected, best[0][0] @ hashing.basis,
                                rtol=1e-10)
@@ -412,3 +413,77 @@ def test_subspace_refresh_and_early_stopping(low_rank_classes):
     small.partial_fit(X[:SUBSPACE_MIN_ROWS - 1], y[:SUBSPACE_MIN_ROWS - 1],
                       classes=np.arange(4))
     assert small.layer_selection_[0] == "lsh"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_centered_queries_retrieve_the_buckets_numpy_hashes(dtype, n_threads):
+    """A SimHash layer over a dense hidden layer hashes [h - m, 1] (m its
+    query center) and takes the union of those buckets."""
+    sizes, n = [20, 30, 400], 40
+    specs = make_network(sizes, "relu", "softmax", dtype, (False, False), seed=7)
+    config = dict(family="simhash", budget=400, n_candidates=400, n_hash_bits=5,
+                  n_tables=6, bin_size=2, key_bits=5, min_active=0,
+                  selection="lsh", center_queries=True)
+    hashing = LayerHashing(config, "union", 1)
+    X, _, _, _ = make_data(n, sizes[0], sizes[-1], "softmax", dtype, False, seed=8)
+    W0, b0 = specs[0]["weights"], specs[0]["bias"]
+    H_sample = np.maximum(X @ W0.T + b0, 0)
+    hashing.rehash(specs[1]["weights"], specs[1]["bias"], 11, 1, inputs=H_sample)
+    m = hashing.query_center
+    np.testing.assert_allclose(m, H_sample.mean(axis=0), rtol=1e-5)
+    assert hashing.functions.n_features == sizes[1] + 1
+    specs[1]["hashing"] = hashing
+    trainer = BatchTrainer(specs, n, n_threads, inference_only=True)
+    trainer.run(X, np.arange(n, dtype=np.intp), training=False)
+    H = trainer.activations[0][:n]  # the worker's own hidden outputs
+    # The query is made in the network's dtype, then hashed.
+    queries = np.hstack([H - m, np.ones((n, 1), dtype=dtype)])
+    indptr, ids = hashing.tables.query(hashing.functions.hash(queries),
+                                       strategy="union", budget=400)
+    plain_indptr, plain_ids = hashing.tables.query(
+        hashing.functions.hash(np.hstack([H, np.zeros((n, 1), dtype=dtype)])),
+        strategy="union", budget=400)
+    differ = 0
+    for r in range(n):
+        got = trainer.active_ids[1][r, :trainer.n_active[1][r]]
+        np.testing.assert_array_equal(got, np.sort(ids[indptr[r]:indptr[r + 1]]))
+        differ += not np.array_equal(
+            got, np.sort(plain_ids[plain_indptr[r]:plain_indptr[r + 1]]))
+    assert differ > n // 2  # the center matters
+
+
+def test_estimator_centers_simhash_queries_of_a_dense_hidden_layer():
+    """The output layer's query center is the mean hidden output of the batch
+    before the last rebuild, and its tables hold [w - c, (w - c) . m + b]."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200] / 16, y[:200]
+    # A step too small to move the weights: the hidden outputs the rebuild
+    # saw are those of the fitted weights.
+    clf = LSHMLPClassifier(hidden_layer_sizes=(40,), lsh_layers=[1],
+                           selection="lsh", hash_family="simhash",
+                           active_fraction=0.5,
+                           batch_size=200, rebuild_interval=1,
+                           learning_rate_init=1e-10, random_state=0, n_jobs=1)
+    clf.partial_fit(X, y, classes=np.arange(10))
+    layer = clf._network.layers[1]
+    hashing = layer.hashing
+    assert hashing.center_queries and hashing.n_rebuilds == 1
+    hidden = np.maximum(X @ clf.coefs_[0] + clf.intercepts_[0], 0)
+    np.testing.assert_allclose(hashing.query_center, hidden.mean(axis=0),
+                               rtol=1e-6)
+    W = layer.weights.astype(np.float64)
+    c, m = W.mean(axis=0), hashing.query_center
+    rows = np.hstack([W - c, ((W - c) @ m + layer.bias)[:, None]])
+    keys = hashing.functions.hash(rows)
+    tables = hashing.tables
+    for t in range(tables.n_tables):
+        for b in np.unique(keys[:, t]):
+            np.testing.assert_array_equal(
+                np.sort(tables.bucket(t, b)), np.flatnonzero(keys[:, t] == b))
+    # Not for a layer over a hashed (sparse) input, nor for DWTA.
+    for params in (dict(lsh_layers=[0, 1]), dict(hash_family="dwta")):
+        other = clone(clf).set_params(**params).partial_fit(
+            X, y, classes=np.arange(10))
+        assert not other._network.layers[1].hashing.center_queries
+        assert other._network.layers[1].hashing.query_center is None

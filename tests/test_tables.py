@@ -241,6 +241,29 @@ def test_build_from_rows_with_center_hashes_the_centered_rows(family, dtype):
         np.testing.assert_array_equal(tables.ids, expected.ids)
 
 
+@pytest.mark.parametrize("family", ["simhash", "dwta"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("centered", [False, True])
+def test_build_from_rows_with_last_hashes_rows_with_one_more_coordinate(
+        family, dtype, centered):
+    rng = np.random.default_rng(9)
+    n_items, n_features, n_tables = 300, 24, 5
+    rows = rng.standard_normal((n_items, n_features)).astype(dtype)
+    center = rng.standard_normal(n_features) if centered else None
+    last = rng.standard_normal(n_items)
+    hf = HashFunctions(family, 3, n_tables, n_features + 1, bin_size=4, seed=3)
+    whole = np.hstack([rows.astype(np.float64) - (center if centered else 0),
+                       last[:, None]])
+    expected = HashTables(n_tables, hf.n_buckets, n_items, seed=2)
+    expected.build(hf.hash(whole))
+    for n_threads in (1, 2):
+        tables = HashTables(n_tables, hf.n_buckets, n_items, seed=2)
+        tables.build_from_rows(hf, rows, n_threads=n_threads, center=center,
+                               last=last)
+        np.testing.assert_array_equal(tables.offsets, expected.offsets)
+        np.testing.assert_array_equal(tables.ids, expected.ids)
+
+
 def test_centered_simhash_finds_top_inner_products_of_rows_sharing_a_direction():
     # Rows = a large shared direction + their own parts: uncentered, SimHash
     # sends almost every row to the bucket of the shared direction, so a
@@ -279,11 +302,22 @@ def test_build_from_rows_checks_inputs():
         HashTables(3, 1024, 10).build_from_rows(hf, np.zeros((10, 16)))
     with pytest.raises(TypeError, match="HashFunctions"):
         tables.build_from_rows("dwta", np.zeros((10, 16)))
-    with pytest.raises(ValueError, match=r"center must have shape \(n_features,\) = "
-                       r"\(16,\); got shape \(15,\)"):
+    with pytest.raises(ValueError, match=r"center must have shape \(16,\), a "
+                       r"row's; got shape \(15,\)"):
         tables.build_from_rows(hf, np.zeros((10, 16)), center=np.zeros(15))
     with pytest.raises(ValueError, match="center must be finite"):
         tables.build_from_rows(hf, np.zeros((10, 16)), center=np.full(16, np.nan))
+    # With last, the rows have one column fewer than the functions' features.
+    with pytest.raises(ValueError, match=r"got shape \(10, 16\)"):
+        tables.build_from_rows(hf, np.zeros((10, 16)), last=np.zeros(10))
+    with pytest.raises(ValueError, match=r"center must have shape \(15,\)"):
+        tables.build_from_rows(hf, np.zeros((10, 15)), center=np.zeros(16),
+                               last=np.zeros(10))
+    with pytest.raises(ValueError, match=r"last must have shape \(n_items,\) = "
+                       r"\(10,\); got shape \(9,\)"):
+        tables.build_from_rows(hf, np.zeros((10, 15)), last=np.zeros(9))
+    with pytest.raises(ValueError, match="last must be finite"):
+        tables.build_from_rows(hf, np.zeros((10, 15)), last=np.full(10, np.inf))
 
 
 # ---------------------------------------------------------------------------
