@@ -146,6 +146,7 @@ def _fit_ours(spec, X_train, y_train):
             "selection": "/".join(s[0] for s in est.layer_selection_),
             "recall": "/".join("-" if r is None else f"{r:.2f}"
                                for r in est.active_set_recall_),
+            "hash_family": "/".join(f or "-" for f in est.hash_family_),
             "mean_active": est.mean_active_, "n_hash_bits": est.n_hash_bits_,
             "n_tables": est.n_tables_, "hashing_seconds": est.hashing_time_,
             "rebuild_seconds": est.rebuild_time_, "state_mb": _state_mb(est),
@@ -565,7 +566,7 @@ SUITES = {"kdd2017": suite_kdd2017, "wide": suite_wide, "scale": suite_scale,
 def markdown(results):
     keys = ["name", "accuracy", "r2", "p_at_1", "p_at_5", "seconds_per_epoch",
             "seconds_per_10k_samples", "multiplication_share", "selection",
-            "recall", "peak_mb", "state_mb", "predict_rows_per_second",
+            "hash_family", "recall", "peak_mb", "state_mb", "predict_rows_per_second",
             "predict_peak_mb", "n_threads"]
     keys = [k for k in keys if any(r.get(k) is not None for r in results)]
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]

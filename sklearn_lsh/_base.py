@@ -308,7 +308,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     selection=self.selection,
                     input_nnz=input_nnz, input_density=input_density,
                     captured=subspace[2] if i == 0 and subspace else None,
-                    batch_size=batch_size)
+                    batch_size=batch_size, rebuild_interval=self.rebuild_interval)
                 # SimHash queries from a dense hidden layer's ReLU outputs
                 # share a direction: the tables center them (see _built).
                 config["center_queries"] = (
@@ -333,6 +333,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                 "smaller layers, float32 input, or a machine with more memory.")
         self.layer_selection_ = [c["selection"] if c else "dense" for c in configs]
         lsh = [c if c and c["selection"] == "lsh" else None for c in configs]
+        self.hash_family_ = [c["family"] if c else None for c in lsh]
         self.n_hash_bits_ = [c["n_hash_bits"] if c else None for c in lsh]
         self.n_tables_ = [c["n_tables"] if c else None for c in lsh]
         self.active_budget_ = [c["budget"] if c else layer_units[i + 1]

@@ -93,8 +93,17 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         Glorot's bound over the full width starts a wide output layer with
         weights so small that the scores are left to the biases (0.003 for 128
         -> 670,091).
-    hash_family : {'dwta', 'wta', 'simhash', 'minhash'}, default='dwta'
-        The LSH family of the hashed layers.
+    hash_family : {'auto', 'dwta', 'wta', 'simhash', 'minhash'}, default='auto'
+        The LSH family of the layers that retrieve through tables. 'auto':
+        per layer, SimHash (signed random projections of each neuron's row
+        less the layer's mean row and, over a dense hidden layer, of the
+        input less its mean; it ranks by angle, as inner products need)
+        unless building its tables costs more than twice the scoring of the
+        batches between rebuilds (a very wide layer under a fixed count, such
+        as 670,091 outputs with ``active_fraction=1000``) or its retrieval
+        more than scoring every neuron (a first layer over a hundred dense
+        features), then DWTA. The fitted ``hash_family_`` gives each layer's
+        family.
     n_hash_bits : int or 'auto', default='auto'
         K, codes per table key. 'auto' sizes the buckets so that the
         ``n_tables`` buckets a query visits hold about 5 times the candidates
@@ -213,6 +222,9 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         pre-activation) in the active sets the layer chose on up to 256
         training rows at the end of the last call (see
         ``sklearn_lsh.inspection.active_set_recall``); None for a dense layer.
+    hash_family_ : list of str or None
+        The hash family of each layer that retrieves through tables (None for
+        the other layers).
     n_hash_bits_, n_tables_ : list of int or None
         K and L of each layer that retrieves through tables.
     active_budget_ : list of int
@@ -298,7 +310,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         n_iter_no_change=10,
         max_fun=15000,
         weight_init="auto",
-        hash_family="dwta",
+        hash_family="auto",
         n_hash_bits="auto",
         n_tables="auto",
         active_fraction=0.05,

@@ -95,7 +95,7 @@ PARAMETER_CONSTRAINTS = {
     "max_fun": [_at_least(1)],
     # ---------------------------------------------------------- our own
     "weight_init": [_StrOptions({"auto", "glorot", "fan_in"})],
-    "hash_family": [_StrOptions({"dwta", "wta", "simhash", "minhash"})],
+    "hash_family": [_StrOptions({"auto", "dwta", "wta", "simhash", "minhash"})],
     "n_hash_bits": [_StrOptions({"auto"}), _at_least(1)],
     "n_tables": [_StrOptions({"auto"}), _at_least(1)],
     # An int is a count of neurons, a float a share of the layer: 1 is one
@@ -168,7 +168,7 @@ def check_params(estimator):
     # SimHash codes are 1 bit; WTA, DWTA and MinHash codes 3 (bins of 8, for
     # inputs of 8 or more features). Longer keys are mixed down to 24 bits:
     # every neuron in a bucket of its own, queries that find nothing.
-    max_k = 24 if estimator.hash_family == "simhash" else 8
+    max_k = 24 if estimator.hash_family in ("simhash", "auto") else 8
     if k != "auto" and k > max_k:
         raise InvalidParameterError(
             f"The 'n_hash_bits' parameter of {name} must be 'auto' or an int in "

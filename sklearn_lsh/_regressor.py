@@ -79,8 +79,8 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         hashed hidden layer overfit (R^2 0.80 against 0.88 on
         ``make_regression``, hidden 1000). 'fan_in' as PyTorch's
         ``nn.Linear`` (``b = 1 / sqrt(fan_in)``).
-    hash_family : {'dwta', 'wta', 'simhash', 'minhash'}, default='dwta'
-        LSH family.
+    hash_family : {'auto', 'dwta', 'wta', 'simhash', 'minhash'}, default='auto'
+        LSH family; 'auto' as in LSHMLPClassifier.
     n_hash_bits : int or 'auto', default='auto'
         K, at most 8 (24 for 'simhash'; see LSHMLPClassifier).
     n_tables : int or 'auto', default='auto'
@@ -145,6 +145,9 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         As MLPRegressor.
     lsh_layers_, layer_selection_, n_hash_bits_, n_tables_, active_budget_
         Hashing configuration per weight layer.
+    hash_family_ : list of str or None
+        The hash family of each layer that retrieves through tables (None for
+        the other layers).
     active_set_recall_ : list of float or None
         Per weight layer, the recall of the exact top-budget neurons in the
         active sets chosen on up to 256 training rows (see
@@ -203,7 +206,7 @@ class LSHMLPRegressor(RegressorMixin, _BaseLSHMLP):
         n_iter_no_change=10,
         max_fun=15000,
         weight_init="auto",
-        hash_family="dwta",
+        hash_family="auto",
         n_hash_bits="auto",
         n_tables="auto",
         active_fraction=0.05,

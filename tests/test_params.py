@@ -179,7 +179,7 @@ MESSAGES = [
      "range [1, inf) or a float in the range (0.0, 1.0]. Got 1.5 instead."),
     ("hash_family", "e2lsh",
      "The 'hash_family' parameter of LSHMLPClassifier must be a str among "
-     "{'dwta', 'minhash', 'simhash', 'wta'}. Got 'e2lsh' instead."),
+     "{'auto', 'dwta', 'minhash', 'simhash', 'wta'}. Got 'e2lsh' instead."),
     ("n_jobs", 0,
      "The 'n_jobs' parameter of LSHMLPClassifier must be None, an int in the "
      "range (-inf, -1] or an int in the range [1, inf). Got 0 instead."),
@@ -195,8 +195,8 @@ MESSAGES = [
      "Got (10, 0) instead."),
     ("n_hash_bits", 40,
      "The 'n_hash_bits' parameter of LSHMLPClassifier must be 'auto' or an int in "
-     "the range [1, 8] with hash_family='dwta': a key holds at most 24 bits "
-     "(3 a code). Got 40 instead."),
+     "the range [1, 24] with hash_family='auto': a key holds at most 24 bits "
+     "(1 a code). Got 40 instead."),
     ("lsh_layers", [0.5],
      "The 'lsh_layers' parameter of LSHMLPClassifier must be a str among "
      "{'all', 'auto', 'none'} or an array-like of ints (weight-layer indices, "
@@ -221,6 +221,8 @@ def test_key_length_limit_follows_the_family():
     with pytest.raises(InvalidParameterError, match=r"\[1, 8\] with "
                        r"hash_family='wta'.*Got 9 instead"):
         _validate(LSHMLPRegressor, hash_family="wta", n_hash_bits=9)
+    # 'auto' allows SimHash's keys (and then chooses SimHash).
+    _validate(LSHMLPClassifier, hash_family="auto", n_hash_bits=24)
 
 
 # ----------------------------------------------------------------------------

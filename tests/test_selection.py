@@ -148,6 +148,58 @@ def _config(fan_in, width, **kw):
     return hash_config(fan_in, width, **{**params, **kw})
 
 
+def test_auto_family_is_simhash_unless_its_builds_outweigh_the_scoring():
+    # A fraction: the build and the scoring both grow with the width.
+    for width in (16_897, 670_091):
+        assert _config(128, width, hash_family="auto", batch_size=128,
+                       selection="lsh")["family"] == "simhash"
+    # 1,000 neurons over 128 inputs: hashing costs more than exact scores.
+    assert _config(128, 1_000, hash_family="auto", batch_size=128,
+                   selection="lsh")["family"] == "dwta"
+    # A count of 1,000 (1,500 candidates), batches of 256, 50 between builds:
+    # 10^4 neurons cost 0.01x the scoring, 670,091 neurons 15x.
+    fixed = dict(hash_family="auto", active_fraction=1000, batch_size=256,
+                 selection="lsh")
+    assert _config(128, 10_000, **fixed)["family"] == "simhash"
+    assert _config(128, 670_091, **fixed)["family"] == "dwta"
+    assert _config(128, 670_091, **fixed, rebuild_interval=1000)["family"] == "simhash"
+    # Keys of more than 8 codes exist for SimHash alone.
+    assert _config(128, 670_091, **{**fixed, "n_hash_bits": 12})["family"] == "simhash"
+    assert _config(128, 670_091, **{**fixed, "n_hash_bits": 8})["family"] == "dwta"
+    # A named family is kept.
+    assert _config(128, 1_000, hash_family="wta", selection="lsh")["family"] == "wta"
+    # Under selection='auto', DWTA's costs choose the selection; SimHash takes
+    # the tables only where its retrieval costs less than exact scores: a
+    # wide output layer over 128 hidden units, not 100 or 784 dense features.
+    auto = dict(hash_family="auto", selection="auto", batch_size=128)
+    wide = _config(128, 16_897, **auto)
+    assert (wide["family"], wide["selection"]) == ("simhash", "lsh")
+    exact, lsh = selection_costs(wide, 128, 16_897, 128)
+    assert lsh < exact
+    for fan_in in (100, 784):
+        config = _config(fan_in, 1_000, **auto)
+        assert (config["family"], config["selection"]) == ("dwta", "lsh")
+        simhash = _config(fan_in, 1_000, hash_family="simhash", selection="lsh")
+        exact, lsh = selection_costs(simhash, fan_in, 1_000, fan_in)
+        assert lsh > exact
+    # T1's first layer: scores in the input's principal directions.
+    first = _config(784, 1_000, captured=np.full(64, 0.7), **auto)
+    assert (first["family"], first["selection"]) == ("dwta", "subspace")
+
+
+@pytest.mark.parametrize("family, expected", [("auto", "simhash"), ("dwta", "dwta")])
+def test_fitted_hash_family_per_layer(family, expected):
+    X, y = load_digits(return_X_y=True)
+    # 3,000 neurons over 64 features: SimHash's retrieval costs less than
+    # exact scores under 'auto'.
+    clf = LSHMLPClassifier(hidden_layer_sizes=(3000, 300), hash_family=family,
+                           selection="lsh", lsh_layers=[0], max_iter=1,
+                           random_state=0)
+    clf.fit(X / 16, y)
+    assert clf.hash_family_ == [expected, None, None]
+    assert clf._network.layers[0].hashing.functions.family == expected
+
+
 def test_auto_key_length_sizes_the_buckets():
     # The L buckets a query visits hold about 5x the 75 candidates:
     # 100 x 1000 / 375 = 267 buckets, 3-bit codes: K = 3.
