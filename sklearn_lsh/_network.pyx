@@ -435,8 +435,8 @@ cdef class BatchTrainer:
                 or tables.n_buckets != functions.n_buckets):
             raise ValueError(
                 f"layer {l} ({n_features} hashed inputs, {c.n_out} neurons) cannot "
-                "use hash "
-                f"functions of {functions.n_features} features, {functions.n_tables} "
+                f"use hash functions of {functions.n_features} features, "
+                f"{functions.n_tables} "
                 f"tables of {functions.n_buckets} buckets with tables of "
                 f"{tables.n_items} items, {tables.n_tables} tables of "
                 f"{tables.n_buckets} buckets."
