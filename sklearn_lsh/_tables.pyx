@@ -355,6 +355,20 @@ cdef void _sort_tables(
 # ---------------------------------------------------------------------------
 # Python-level checks.
 
+def _finite_vector(value, name, length, what):
+    # A finite float64 C-contiguous vector of the given length (copied if
+    # needed), or a ValueError naming it.
+    if hasattr(value, "toarray"):
+        raise ValueError(f"{name} must be a dense array; got a sparse matrix.")
+    value = np.ascontiguousarray(value, dtype=np.float64)
+    if value.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},), {what}; got shape "
+                         f"{value.shape}.")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{name} must be finite.")
+    return value
+
+
 def _check_int32(name, arr, shape):
     # An int32 C-contiguous writable array of the given shape (copied if needed).
     arr = np.asarray(arr)
@@ -588,31 +602,13 @@ cdef class HashTables:
         cdef const float64_t[::1] center_view = None
         cdef const float64_t* center_ptr = NULL
         if center is not None:
-            if hasattr(center, "toarray"):
-                raise ValueError("center must be a dense array; got a sparse matrix.")
-            center = np.ascontiguousarray(center, dtype=np.float64)
-            if center.shape != (n_cols,):
-                raise ValueError(
-                    f"center must have shape ({n_cols},), a row's; got shape "
-                    f"{center.shape}."
-                )
-            if not np.isfinite(center).all():
-                raise ValueError("center must be finite.")
+            center = _finite_vector(center, "center", n_cols, "a row's")
             center_view = center
             center_ptr = &center_view[0]
         cdef const float64_t[::1] last_view = None
         cdef const float64_t* last_ptr = NULL
         if last is not None:
-            if hasattr(last, "toarray"):
-                raise ValueError("last must be a dense array; got a sparse matrix.")
-            last = np.ascontiguousarray(last, dtype=np.float64)
-            if last.shape != (self.n_items,):
-                raise ValueError(
-                    f"last must have shape (n_items,) = ({self.n_items},); got "
-                    f"shape {last.shape}."
-                )
-            if not np.isfinite(last).all():
-                raise ValueError("last must be finite.")
+            last = _finite_vector(last, "last", self.n_items, "n_items")
             last_view = last
             last_ptr = &last_view[0]
         cdef intp_t N = self.n_items

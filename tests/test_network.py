@@ -132,6 +132,14 @@ def make_network(sizes, hidden, output, dtype, hashed, seed=0):
     return specs
 
 
+def assert_tables_hold(tables, keys):
+    """Every bucket of every table holds the items whose key it is."""
+    for t in range(tables.n_tables):
+        for b in np.unique(keys[:, t]):
+            np.testing.assert_array_equal(
+                np.sort(tables.bucket(t, b)), np.flatnonzero(keys[:, t] == b))
+
+
 def make_data(n, n_features, n_outputs, output, dtype, sparse, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.uniform(-1, 1, (n, n_features))
@@ -566,9 +574,4 @@ def test_simhash_tables_hold_the_rows_less_their_mean(family, centered):
     rows = layer.weights.astype(np.float64)
     if centered:
         rows = rows - rows.mean(axis=0)
-    keys = hashing.functions.hash(rows)
-    tables = hashing.tables
-    for t in range(tables.n_tables):
-        for b in np.unique(keys[:, t]):
-            np.testing.assert_array_equal(
-                np.sort(tables.bucket(t, b)), np.flatnonzero(keys[:, t] == b))
+    assert_tables_hold(hashing.tables, hashing.functions.hash(rows))

@@ -9,7 +9,12 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn_lsh._network import BatchTrainer as _BatchTrainer
 from sklearn_lsh._selection import select_best
-from test_network import BatchTrainer, make_data, make_network
+from test_network import (
+    BatchTrainer,
+    assert_tables_hold,
+    make_data,
+    make_network,
+)
 
 from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor
 from sklearn_lsh._layers import (
@@ -527,12 +532,7 @@ def test_estimator_centers_simhash_queries_of_a_dense_hidden_layer():
     W = layer.weights.astype(np.float64)
     c, m = W.mean(axis=0), hashing.query_center
     rows = np.hstack([W - c, ((W - c) @ m + layer.bias)[:, None]])
-    keys = hashing.functions.hash(rows)
-    tables = hashing.tables
-    for t in range(tables.n_tables):
-        for b in np.unique(keys[:, t]):
-            np.testing.assert_array_equal(
-                np.sort(tables.bucket(t, b)), np.flatnonzero(keys[:, t] == b))
+    assert_tables_hold(hashing.tables, hashing.functions.hash(rows))
     # Not for a layer over a hashed (sparse) input, nor for DWTA.
     for params in (dict(lsh_layers=[0, 1]), dict(hash_family="dwta")):
         other = clone(clf).set_params(**params).partial_fit(

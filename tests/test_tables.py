@@ -346,8 +346,8 @@ def test_build_from_rows_checks_inputs():
     with pytest.raises(ValueError, match=r"center must have shape \(15,\)"):
         tables.build_from_rows(hf, np.zeros((10, 15)), center=np.zeros(16),
                                last=np.zeros(10))
-    with pytest.raises(ValueError, match=r"last must have shape \(n_items,\) = "
-                       r"\(10,\); got shape \(9,\)"):
+    with pytest.raises(ValueError, match=r"last must have shape \(10,\), "
+                       r"n_items; got shape \(9,\)"):
         tables.build_from_rows(hf, np.zeros((10, 15)), last=np.zeros(9))
     with pytest.raises(ValueError, match="last must be finite"):
         tables.build_from_rows(hf, np.zeros((10, 15)), last=np.full(10, np.inf))
