@@ -250,13 +250,23 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
                   key_bits=min(k * code_bits, 24), min_active=min_active)
     if selection == "auto":
         exact, lsh = selection_costs(config, fan_in, width, input_nnz)
+        cheapest = lsh
+        if hash_family != "dwta":
+            dwta = hash_config(fan_in, width, hash_family="dwta",
+                               active_fraction=active_fraction,
+                               candidate_factor=candidate_factor,
+                               n_tables=n_tables, n_hash_bits=n_hash_bits,
+                               min_active=min_active)
+            cheapest = min(lsh, selection_costs(dwta, fan_in, width, input_nnz)[1])
         # Exact scores find the true top-budget neurons; retrieval finds a
-        # share of them. Where they cost no more than hashing the input and
-        # reading the buckets (a narrow input: load_diabetes' 10 features
-        # into 500 neurons, 5,000 multiply-adds against about 11,000), the
-        # tables lose both ways, however dense the input.
-        cheap = exact <= lsh or (input_density <= MAX_EXACT_DENSITY
-                                 and exact <= EXACT_PREMIUM * lsh)
+        # share of them. Where they cost no more than any tables' hashing and
+        # reads (DWTA's are the cheapest; a narrow input: load_diabetes' 10
+        # features into 500 neurons, 5,000 multiply-adds against about
+        # 11,000), tables lose both ways, however dense the input. (A family
+        # whose own hashing costs more, SimHash over 400 dense features, is
+        # used as asked.)
+        cheap = exact <= cheapest or (input_density <= MAX_EXACT_DENSITY
+                                      and exact <= EXACT_PREMIUM * lsh)
         selection = "exact" if cheap else "lsh"
         # A dense input whose variance lies in a few directions: scores in
         # them rank every neuron (when some are to be left out) for less than

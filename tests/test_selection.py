@@ -384,6 +384,12 @@ def test_auto_selection_scores_in_a_subspace_where_the_variance_lies():
     exact, lsh = selection_costs(_config(10, 500, selection="lsh"), 10, 500, 10)
     assert exact < lsh
     assert _config(10, 500, captured=np.ones(9))["selection"] == "exact"
+    # A named family whose own hashing costs more than exact scores (SimHash
+    # over 400 dense features) is used as asked where DWTA's tables pay.
+    simhash = _config(400, 1000, hash_family="simhash")
+    exact, lsh = selection_costs(simhash, 400, 1000, 400)
+    assert lsh > exact and simhash["selection"] == "lsh"
+    assert _config(10, 500, hash_family="simhash")["selection"] == "exact"
 
 
 @pytest.mark.parametrize("sparse", [False, True])
