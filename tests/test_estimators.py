@@ -125,7 +125,6 @@ def test_regressor_learns():
     assert reg.score(X_test, y_test / scale) >= 0.9
 
 
-
 def test_regressor_defaults_near_mlp_on_diabetes():
     """T9's load_diabetes row with a looser bound: 10 features into 500
     neurons, where scoring every neuron costs less than hashing, so the
@@ -142,6 +141,7 @@ def test_regressor_defaults_near_mlp_on_diabetes():
     assert ours.layer_selection_[0] == "exact"
     r2, ref = ours.score(X_test, y_test / scale), mlp.score(X_test, y_test / scale)
     assert r2 >= ref - 0.03, (r2, ref)
+
 
 def test_refit_is_reproducible_and_threads_do_not_matter(digits):
     X_train, _, y_train, _ = digits
