@@ -27,6 +27,10 @@ cdef struct hash_family_t:
     const int32_t* proj_indptr
     const int32_t* proj_hash
     const int8_t* proj_sign
+    # The same projections as a dense (d, n_hashes) float32 matrix, or NULL
+    # when that would exceed DENSE_PROJECTIONS_MAX entries: float32 rows then
+    # sum in float32, one contiguous vectorised pass per non-zero feature.
+    const float* proj_dense
     # WTA: (n_hashes, bin_size) feature indices. DWTA/MinHash: (n_perms, d)
     # position of each feature in each permutation.
     const int32_t* positions
@@ -50,6 +54,7 @@ cdef class HashFunctions:
     cdef readonly object proj_indptr
     cdef readonly object proj_hash
     cdef readonly object proj_sign
+    cdef readonly object proj_dense
     cdef readonly object positions
     cdef readonly object slots
     cdef object __weakref__

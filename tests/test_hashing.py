@@ -360,6 +360,36 @@ def test_bad_parameters(kwargs, match):
         HashFunctions(**params)
 
 
+@pytest.mark.parametrize("n_features", [129, 6000])
+def test_simhash_dense_projections_hold_the_drawn_signs(n_features):
+    """Up to 2**22 entries SimHash keeps its projections dense as well
+    (float32 rows are summed over them in float32); wider inputs keep the
+    sparse ones alone. Either way the codes of float32 and float64 rows are
+    the signs of the float64 projections, wherever these lie beyond float32
+    rounding of zero."""
+    hf = HashFunctions("simhash", 8, 100, n_features, seed=0)
+    nnz = hf.proj_indptr[-1]
+    P = sp.csr_matrix((hf.proj_sign[:nnz].astype(np.float64), hf.proj_hash[:nnz],
+                       hf.proj_indptr), shape=(n_features, hf.n_hashes))
+    if n_features * hf.n_hashes <= 2**22:
+        assert hf.proj_dense.dtype == np.float32
+        np.testing.assert_array_equal(hf.proj_dense, P.toarray())
+        assert set(np.unique(hf.proj_dense)) == {-1, 0, 1}
+    else:
+        assert hf.proj_dense is None
+    rng = np.random.default_rng(n_features)
+    X = np.maximum(rng.standard_normal((300, n_features)), 0)
+    for dtype in (np.float32, np.float64):
+        Xd = X.astype(dtype)
+        sums = (sp.csr_matrix(Xd.astype(np.float64)) @ P).toarray()
+        scale = (sp.csr_matrix(Xd.astype(np.float64)) @ abs(P)).toarray()
+        clear = np.abs(sums) > 1e-5 * scale
+        assert clear.mean() > 0.99
+        codes = hf._codes(Xd)
+        np.testing.assert_array_equal(codes[clear], (sums > 0)[clear])
+        np.testing.assert_array_equal(hf._codes(sp.csr_matrix(Xd)), codes)
+
+
 def test_simhash_ignores_bin_size():
     hf = HashFunctions("simhash", 2, 3, 5, bin_size=6)
     assert hf.code_bits == 1 and hf.n_buckets == 4

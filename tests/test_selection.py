@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn_lsh._network import BatchTrainer as _BatchTrainer
-from sklearn_lsh._selection import select_best
+from sklearn_lsh._selection import select_best, sort_ids
 from test_network import (
     BatchTrainer,
     assert_tables_hold,
@@ -71,6 +71,25 @@ def test_select_best_keeps_the_m_best(n, order):
         pairs = dict(zip(ids.tolist(), scores.tolist()))
         assert sorted(got_ids.tolist()) == sorted(ids.tolist())
         assert [pairs[i] for i in got_ids.tolist()] == got_scores.tolist()
+
+
+@pytest.mark.parametrize("n_out", [1, 2, 33, 256, 257, 16_897, 670_091, 2**31 - 1])
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.5, 1.0])
+def test_sort_ids_is_numpy_sort(n_out, share):
+    """A sample's active set is sorted by its radix passes (one per byte of
+    n_out - 1; insertion below 33 ids) as np.sort sorts it, ids at both ends
+    of the range included."""
+    rng = np.random.default_rng(n_out)
+    n = min(n_out, int(share * min(n_out, 5000)) + (share > 0))
+    ids = rng.choice(min(n_out, 10**6), size=n, replace=False)
+    if n_out > 10**6:
+        ids = ids * (n_out // 10**6)
+    if n >= 2:
+        ids[:2] = [0, n_out - 1]
+    ids = rng.permutation(ids).astype(np.int32)
+    got = ids.copy()
+    sort_ids(got, n_out)
+    np.testing.assert_array_equal(got, np.sort(ids))
 
 
 @pytest.mark.parametrize("sparse", [False, True])
