@@ -86,13 +86,16 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         Initial weights and biases, uniform in ``[-b, b]``: 'glorot' draws them
         as MLPClassifier does (``b = sqrt(6 / (fan_in + fan_out))``, 2 instead
         of 6 for 'logistic'; the same values for the same ``random_state``).
-        'auto' draws the same way with, for a hashed layer, the fan-out a
-        sample backpropagates through: its active budget, not its width
-        (``b = sqrt(6 / (fan_in + budget))``); dense layers keep MLPClassifier's
-        draws. 'fan_in' as PyTorch's ``nn.Linear`` (``b = 1 / sqrt(fan_in)``).
-        Glorot's bound over the full width starts a wide output layer with
-        weights so small that the scores are left to the biases (0.003 for 128
-        -> 670,091).
+        'auto' keeps MLPClassifier's draws for dense layers (and for a hashed
+        layer whose budget covers its width); a hashed hidden layer takes
+        Glorot's bound with the fan-out a sample backpropagates through, its
+        active budget (``b = sqrt(6 / (fan_in + budget))``), and a hashed
+        output layer He's bound, Glorot's without the fan-out term
+        (``b = sqrt(6 / fan_in)``), from which a wide output layer trains
+        much faster (``doc/parameters.rst`` has the figures). 'fan_in' as
+        PyTorch's ``nn.Linear`` (``b = 1 / sqrt(fan_in)``). Glorot's bound over
+        the full width starts a wide output layer with weights so small that
+        the scores are left to the biases (0.003 for 128 -> 670,091).
     hash_family : {'auto', 'dwta', 'wta', 'simhash', 'minhash'}, default='auto'
         The LSH family of the layers that retrieve through tables. 'auto':
         per layer, SimHash (signed random projections of each neuron's row

@@ -660,16 +660,30 @@ def new_network(layer_units, dtype, random_state, *, activation, out_activation,
     for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
         # Glorot initialisation, drawn as MLP draws it (same random_state, same
         # values but for the bound), or PyTorch's nn.Linear default.
+        factor = 2.0 if activation == "logistic" else 6.0
+        selects = (weight_init == "auto" and hashed[i]
+                   and configs[i]["budget"] < fan_out)
         if weight_init == "fan_in":
             bound = 1.0 / np.sqrt(fan_in)
-        else:
+        elif selects and i == len(layer_units) - 2:
+            # A hashed output layer: He's bound, Glorot's without the fan-out
+            # term. With the budget in its place, the weights of a wide layer
+            # over a narrow hidden one start too small to train in a pass:
+            # 128 -> 10^4 / 10^5 / 670,091 classes, P@1 after 50,000 rows
+            # 0.563 / 0.420 / 0.266 with the budget, 0.661 / 0.512 / 0.412
+            # without (dense PyTorch 0.571 / 0.383); WordNet after 5 epochs
+            # 0.331 -> 0.34.
+            bound = np.sqrt(factor / fan_in)
+        elif selects:
             # Glorot balances the variance of the forward pass (fan_in) and of
             # the backward pass through the neurons a sample computes: in a
-            # hashed layer its active budget, not all of them.
-            active = (configs[i]["budget"] if weight_init == "auto" and hashed[i]
-                      else fan_out)
-            factor = 2.0 if activation == "logistic" else 6.0
-            bound = np.sqrt(factor / (fan_in + active))
+            # hashed hidden layer its active budget, not all of them. (He's
+            # bound, larger, cost digits' 64 -> 1000 layer a point.)
+            bound = np.sqrt(factor / (fan_in + configs[i]["budget"]))
+        else:
+            # Dense layers, and a hashed layer whose budget covers its width
+            # (every neuron computed): MLP's draws.
+            bound = np.sqrt(factor / (fan_in + fan_out))
         coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
         intercept = random_state.uniform(-bound, bound, fan_out)
         layers.append(Layer(

@@ -299,7 +299,7 @@ cdef void _keys_into_ids(
     const floating[:, ::1] rows,
     const float64_t* center,
     const float64_t* last,
-    float64_t[:, ::1] centered,
+    floating[:, ::1] centered,
     key_t[:, ::1] row_keys,
     int32_t[:, ::1] codes,
     float64_t[:, ::1] scratch,
@@ -309,7 +309,9 @@ cdef void _keys_into_ids(
     """Write the key of item i in table t to ids[t, i].
 
     With a center, row i less the center is hashed, and with ``last``, row i
-    followed by last[i]: both through the thread's ``centered`` row.
+    followed by last[i]: both through the thread's ``centered`` row, computed
+    in float64 and stored in the rows' precision (float32 rows keep their fast
+    SimHash sums).
     """
     cdef intp_t i, j, t
     cdef intp_t d = rows.shape[1]
@@ -321,9 +323,10 @@ cdef void _keys_into_ids(
                            &row_keys[tid, 0])
         else:
             for j in range(d):
-                centered[tid, j] = rows[i, j] - (center[j] if center != NULL else 0)
+                centered[tid, j] = <floating> (
+                    rows[i, j] - (center[j] if center != NULL else 0))
             if last != NULL:
-                centered[tid, d] = last[i]
+                centered[tid, d] = <floating> last[i]
             hash_dense_row(family, &centered[tid, 0], &scratch[tid, 0],
                            &codes[tid, 0], &row_keys[tid, 0])
         for t in range(ids.shape[0]):
@@ -538,7 +541,8 @@ cdef class HashTables:
         """Hash the rows of all items and fill the tables, in bounded memory.
 
         Equal to ``build(hash_functions.hash(np.hstack([rows - center,
-        last[:, None]])))`` without the ``(n_items, n_tables)`` key array or
+        last[:, None]]).astype(rows.dtype)))`` (the difference taken in
+        float64) without the ``(n_items, n_tables)`` key array or
         the centered copy of the rows:
         the keys are written into ``ids`` (one table per row of it) and each
         table is then sorted in place through a scratch row of ``n_items``
@@ -558,7 +562,8 @@ cdef class HashTables:
         n_threads : int, default=1
             OpenMP threads: rows in parallel, then tables in parallel.
         center : ndarray of shape (n_features,) or None, default=None
-            Subtracted from every row before it is hashed (in float64). For
+            Subtracted from every row before it is hashed (in float64, the
+            result rounded to the rows' precision). For
             neurons ranked by inner products with a query, subtracting the
             same vector from every weight row shifts all the scores of one
             query equally and leaves their order unchanged, while it removes
@@ -566,7 +571,7 @@ cdef class HashTables:
             the same buckets. Of shape (n_features - 1,) with ``last``.
         last : ndarray of shape (n_items,) or None, default=None
             A final coordinate appended to every (centered) row before it is
-            hashed, in float64: for example ``(w - center) . m + b``, which
+            hashed (rounded to the rows' precision): for example ``(w - center) . m + b``, which
             makes inner products with the queries ``[x - m, 1]`` equal
             ``w . x + b - center . x``, the neurons' pre-activations shifted
             by the same amount for every neuron.
@@ -626,18 +631,20 @@ cdef class HashTables:
         cdef int32_t[:, ::1] cursor = per_thread_rows(n_tabs, B, np.int32)
         cdef int32_t[:, ::1] offsets = self.offsets
         cdef int32_t[:, ::1] ids = self.ids
-        cdef float64_t[:, ::1] centered = per_thread_rows(
+        centered = per_thread_rows(
             n_rows, max(1, hf.n_features)
-            if center is not None or last is not None else 1, np.float64)
+            if center is not None or last is not None else 1, dtype)
         cdef const float32_t[:, ::1] x32 = rows if dtype == np.float32 else None
         cdef const float64_t[:, ::1] x64 = rows if dtype == np.float64 else None
+        cdef float32_t[:, ::1] centered32 = centered if dtype == np.float32 else None
+        cdef float64_t[:, ::1] centered64 = centered if dtype == np.float64 else None
         with nogil:
             # Pass 1: the keys of table t go to ids[t] (the memory of the result).
             if x32 is not None:
-                _keys_into_ids(&hf.c, x32, center_ptr, last_ptr, centered,
+                _keys_into_ids(&hf.c, x32, center_ptr, last_ptr, centered32,
                                row_keys, codes, scratch, ids, n_rows)
             else:
-                _keys_into_ids(&hf.c, x64, center_ptr, last_ptr, centered,
+                _keys_into_ids(&hf.c, x64, center_ptr, last_ptr, centered64,
                                row_keys, codes, scratch, ids, n_rows)
             # Pass 2: each table copies its keys to a scratch row, then sorts.
             _sort_tables(offsets, ids, table_keys, cursor, B, self._capacity,

@@ -209,6 +209,26 @@ def test_weight_init_bounds():
             assert np.abs(intercept).max() <= bound * (1 + 1e-6)
 
 
+def test_auto_init_of_a_hashed_output_layer_is_he():
+    """A hashed output layer draws within He's bound sqrt(6 / fan_in) under
+    'auto' (the dense hidden layer keeps MLP's), unless its budget covers its
+    width."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 30))
+    y = np.arange(600) % 300
+    for fraction, out_bound in [(0.05, np.sqrt(6 / 20)),
+                                (1.0, np.sqrt(6 / (20 + 300)))]:
+        clf = _quiet(LSHMLPClassifier(hidden_layer_sizes=(20,), max_iter=1,
+                                      learning_rate_init=1e-12, lsh_layers=[1],
+                                      active_fraction=fraction, random_state=0),
+                     X, y)
+        assert clf.lsh_layers_ == [False, True]
+        for coef, intercept, bound in zip(clf.coefs_, clf.intercepts_,
+                                          [np.sqrt(6 / 50), out_bound]):
+            assert bound * 0.95 < np.abs(coef).max() <= bound * (1 + 1e-6)
+            assert np.abs(intercept).max() <= bound * (1 + 1e-6)
+
+
 def test_regressor_auto_init_is_glorot():
     X, y = make_regression(n_samples=60, n_features=40, random_state=0)
     coefs = [_quiet(LSHMLPRegressor(hidden_layer_sizes=(500,), weight_init=init,

@@ -256,7 +256,8 @@ def test_build_from_rows_with_last_hashes_rows_with_one_more_coordinate(
     whole = np.hstack([rows.astype(np.float64) - (center if centered else 0),
                        last[:, None]])
     expected = HashTables(n_tables, hf.n_buckets, n_items, seed=2)
-    expected.build(hf.hash(whole))
+    # The augmented rows are hashed in the rows' own precision.
+    expected.build(hf.hash(whole.astype(dtype)))
     for n_threads in (1, 2):
         tables = HashTables(n_tables, hf.n_buckets, n_items, seed=2)
         tables.build_from_rows(hf, rows, n_threads=n_threads, center=center,
