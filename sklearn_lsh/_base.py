@@ -831,6 +831,9 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             self._network.restore(self._best)
             del self._best
             self._sync_attributes()
+        # The probe below makes its own worker: the training one's per-thread
+        # rows (a few arrays as long as the widest layer) go first.
+        del worker
         if self._network.hashed:
             # Retrieval quality of the fitted layers, on the first training rows.
             probe = train_idx[:_probe_size(self)]
