@@ -670,9 +670,9 @@ def new_network(layer_units, dtype, random_state, *, activation, out_activation,
             # term. With the budget in its place, the weights of a wide layer
             # over a narrow hidden one start too small to train in a pass:
             # 128 -> 10^4 / 10^5 / 670,091 classes, P@1 after 50,000 rows
-            # 0.563 / 0.420 / 0.266 with the budget, 0.661 / 0.512 / 0.412
+            # 0.563 / 0.420 / 0.266 with the budget, 0.661 / 0.512 / 0.411
             # without (dense PyTorch 0.571 / 0.383); WordNet after 5 epochs
-            # 0.331 -> 0.34.
+            # 0.331 -> 0.343.
             bound = np.sqrt(factor / fan_in)
         elif selects:
             # Glorot balances the variance of the forward pass (fan_in) and of
