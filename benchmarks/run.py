@@ -21,6 +21,11 @@ Suites (../shared/TARGETS.md has the targets):
 - ``dense``: every neuron active (``active_fraction=1.0``), against
   MLPClassifier on ``kdd2017``'s networks and MLPRegressor on ``regression``'s
   (T8).
+- ``extreme``: T7, ``make_extreme_classification`` (100,000 sparse features,
+  30,000 classes, 50,000 training rows), 100,000 -> 128 ReLU -> hashed output,
+  batch 128, Adam 1e-3: P@1 after each of 5 epochs and the training time to
+  dense PyTorch's P@1 after its 5; Omikuji and napkinXC label trees (the
+  ``benchmarks`` extra) with their defaults beside.
 - ``predict``: prediction (T11): rows per second of ``predict_proba`` on
   Fashion-MNIST's test set, 3 x 1000 network, MLPClassifier against ours at 1.0
   and at the defaults; ``predict_topk(X, 5)`` at 670,091 classes, its rate and
@@ -89,8 +94,9 @@ def _load(spec):
         return X_train, X_test, y_train, y_test
     if data == "extreme":
         X, y = make_extreme_classification(
-            spec["n_train"] + spec["n_test"], n_classes=spec["n_classes"],
-            noise=0.4, random_state=0)
+            spec["n_train"] + spec["n_test"],
+            n_features=spec.get("n_features", 135_909),
+            n_classes=spec["n_classes"], noise=0.4, random_state=0)
         n = spec["n_train"]
         return X[:n], X[n:], y[:n], y[n:]
     if data in ("make_regression", "diabetes"):
@@ -221,29 +227,37 @@ class _TorchModel:
         return h
 
     def fit(self, X, y):
+        for _ in range(self.epochs):
+            if not self.fit_epoch(X, y):
+                break
+        return self
+
+    def fit_epoch(self, X, y):
+        """One pass over (X, y), the first one building the network; False
+        once ``max_batches`` batches have run."""
         import scipy.sparse as sp
         import torch
 
-        torch.manual_seed(self.seed)
+        if not hasattr(self, "n_batches_"):
+            torch.manual_seed(self.seed)
+            self._build(X.shape[1], sp.issparse(X))
+            self._opt = torch.optim.Adam(self.parameters(), lr=self.lr)
+            self._rng = np.random.default_rng(self.seed)
+            self.n_batches_ = 0
         # Labels are the class indices 0 .. n_out - 1 (all loaders here).
         codes = torch.as_tensor(np.asarray(y, dtype=np.int64))
-        self._build(X.shape[1], sp.issparse(X))
-        opt = torch.optim.Adam(self.parameters(), lr=self.lr)
-        rng = np.random.default_rng(self.seed)
-        self.n_batches_ = 0
-        for _ in range(self.epochs):
-            order = rng.permutation(X.shape[0])
-            for start in range(0, X.shape[0], self.batch_size):
-                rows = order[start:start + self.batch_size]
-                loss = torch.nn.functional.cross_entropy(self._forward(X[rows]),
-                                                         codes[rows])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                self.n_batches_ += 1
-                if self.max_batches and self.n_batches_ >= self.max_batches:
-                    return self
-        return self
+        order = self._rng.permutation(X.shape[0])
+        for start in range(0, X.shape[0], self.batch_size):
+            rows = order[start:start + self.batch_size]
+            loss = torch.nn.functional.cross_entropy(self._forward(X[rows]),
+                                                     codes[rows])
+            self._opt.zero_grad()
+            loss.backward()
+            self._opt.step()
+            self.n_batches_ += 1
+            if self.max_batches and self.n_batches_ >= self.max_batches:
+                return False
+        return True
 
     def parameters(self):
         params = list(self.linears.parameters())
@@ -279,6 +293,116 @@ def _fit_torch(spec, X_train, y_train):
                           "n_batches": est.n_batches_}
 
 
+class _LabelTree:
+    """Omikuji (Parabel-style trees) or napkinXC's PLT with their default
+    settings, trained on the rows' labels; ``predict_topk`` as ours."""
+
+    def __init__(self, library, n_threads):
+        self.library, self.n_threads = library, n_threads
+
+    def fit(self, X, y):
+        import tempfile
+
+        # Removed when the (child) process exits.
+        self._tmp = tempfile.TemporaryDirectory()
+        self._dir = self._tmp.name
+        if self.library == "omikuji":
+            import omikuji
+
+            from sklearn_lsh.io import dump_xc_file
+
+            # Omikuji trains from a file in the repository's text format;
+            # writing it is not timed.
+            path = os.path.join(self._dir, "train.txt")
+            dump_xc_file(X, y, path)
+            start = time.perf_counter()
+            self.model = omikuji.Model.train_on_data(
+                path, omikuji.Model.default_hyper_param(), n_threads=self.n_threads)
+        else:
+            from napkinxc.models import PLT
+
+            start = time.perf_counter()
+            self.model = PLT(self._dir, threads=self.n_threads, seed=0)
+            self.model.fit(X, [[int(label)] for label in y])
+        return time.perf_counter() - start
+
+    def predict_topk(self, X, k):
+        top = np.full((X.shape[0], k), -1, dtype=np.int64)
+        if self.library == "omikuji":
+            for i in range(X.shape[0]):
+                row = X[i]
+                pairs = list(zip(row.indices.tolist(), row.data.tolist()))
+                labels = [label for label, _ in self.model.predict(pairs, top_k=k)]
+                top[i, :len(labels)] = labels
+        else:
+            for i, labels in enumerate(self.model.predict(X, top_k=k)):
+                top[i, :len(labels)] = labels
+        return top, None
+
+
+def _fit_label_tree(spec, X_train, y_train):
+    n_threads = spec["params"]["n_threads"]
+    est = _LabelTree(spec["model"], n_threads)
+    seconds = est.fit(X_train, y_train)
+    return est, seconds, {"n_threads": n_threads}
+
+
+def _fit_curve(spec, X_train, y_train, X_test, y_test):
+    """Ours or PyTorch one epoch at a time, P@1 on the test rows after each
+    (evaluation not timed): ``curve`` holds (training seconds so far, P@1)."""
+    from sklearn_lsh.metrics import precision_at_k
+
+    p = spec["params"]
+    if spec["model"] == "ours":
+        from sklearn_lsh import LSHMLPClassifier
+
+        est = LSHMLPClassifier(**p)
+        classes = np.arange(spec["n_classes"])
+
+        def epoch():
+            est.partial_fit(X_train, y_train, classes=classes)
+
+        def top1():
+            return est.predict_topk(X_test, k=1)[0]
+    else:
+        import torch
+
+        torch.set_num_threads(p.get("n_threads", 2))
+        est = _TorchModel(p["hidden_layer_sizes"], p["n_out"], p["max_iter"],
+                          p["batch_size"], p["learning_rate_init"],
+                          p["random_state"])
+
+        def epoch():
+            est.fit_epoch(X_train, y_train)
+
+        def top1():
+            return np.argmax(est.scores(X_test), axis=1)[:, None]
+
+    # Peak memory of the training epochs only (evaluating the test rows
+    # between them is not training).
+    seconds, curve, peak, base = 0.0, [], 0.0, _rss_mb("VmRSS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(spec["epochs"]):
+            exact_peak = _reset_peak()
+            start = time.perf_counter()
+            epoch()
+            seconds += time.perf_counter() - start
+            peak = max(peak, _rss_mb("VmHWM") - base) if exact_peak else None
+            curve.append((seconds, float(precision_at_k(y_test, top1(), k=1))))
+            print(f"  epoch {len(curve)}: {seconds:.1f} s, P@1 {curve[-1][1]:.4f}",
+                  file=sys.stderr, flush=True)
+    info = {"curve": curve, "train_peak_mb": peak}
+    if spec["model"] == "ours":
+        info.update(selection="/".join(s[0] for s in est.layer_selection_),
+                    hash_family="/".join(f or "-" for f in est.hash_family_),
+                    multiplication_share=est.multiplication_share_,
+                    state_mb=_state_mb(est), n_threads=est._n_threads())
+    else:
+        info.update(multiplication_share=1.0, n_threads=torch.get_num_threads())
+    return est, seconds, info
+
+
 def _evaluate(spec, est, X_test, y_test):
     from sklearn_lsh.metrics import precision_at_k
 
@@ -302,11 +426,15 @@ def _evaluate(spec, est, X_test, y_test):
 
 def child(spec):
     X_train, X_test, y_train, y_test = _load(spec)
-    fit = {"ours": _fit_ours, "mlp": _fit_mlp, "torch": _fit_torch}[spec["model"]]
     base = _rss_mb("VmRSS")
     exact_peak = _reset_peak()
-    est, seconds, info = fit(spec, X_train, y_train)
-    peak = _rss_mb("VmHWM") - base
+    if spec.get("curve"):
+        est, seconds, info = _fit_curve(spec, X_train, y_train, X_test, y_test)
+    else:
+        fit = {"ours": _fit_ours, "mlp": _fit_mlp, "torch": _fit_torch,
+               "omikuji": _fit_label_tree, "napkinxc": _fit_label_tree}
+        est, seconds, info = fit[spec["model"]](spec, X_train, y_train)
+    peak = info.pop("train_peak_mb", _rss_mb("VmHWM") - base)
     # Regressors stop on tol before max_iter: their own count of epochs.
     epochs = est.n_iter_ if spec["metric"] == "r2" else spec["epochs"]
     result = {**spec, **info, "fit_seconds": seconds, "epochs": epochs,
@@ -366,9 +494,9 @@ def run_child(spec):
     return result
 
 
-def _have_torch():
+def _have(module):
     try:
-        import torch  # noqa: F401
+        __import__(module)
     except ImportError:
         return False
     return True
@@ -477,12 +605,14 @@ def suite_wide(quick, threads=None):
     specs.append({**base, "name": "ours weight_init='fan_in' x4", "model": "ours",
                   "params": {**common, "active_fraction": 0.05,
                              "weight_init": "fan_in", "candidate_factor": 4.0}})
-    if _have_torch():
+    if _have("torch"):
         specs.append({**base, "name": "PyTorch dense", "model": "torch",
                       "params": {**common, "n_out": 16_897}})
     else:
         print("  (torch is not installed: the PyTorch column is skipped; "
               "pip install torch==2.13.0 to run it)")
+    # Label trees, trained once with their defaults (as in `extreme`).
+    specs += _label_trees(base)
     # MLPClassifier binarises y into (n_samples, n_classes): on the full data
     # that is 65,691 x 16,897; a 4,000-sample subset fits in memory.
     specs.append({**base, "name": "MLPClassifier (4,000-sample subset)",
@@ -522,7 +652,7 @@ def suite_scale(quick):
                       "n_tables=50", "model": "ours", "epochs": 1,
                       "params": {**common, "active_fraction": 1000,
                                  "weight_init": "fan_in", "n_tables": 50}})
-        if _have_torch():
+        if _have("torch"):
             # The dense network is slow at this width: time a few batches.
             full = width <= 100_000
             specs.append({**base, "name": f"{width:,} PyTorch dense",
@@ -558,9 +688,78 @@ def suite_predict(quick):
     return specs
 
 
+def suite_extreme(quick):
+    """T7: training time to the dense network's P@1 after its last epoch, on
+    make_extreme_classification with 100,000 features and 30,000 classes;
+    label trees beside."""
+    n_train, epochs = (10_000, 2) if quick else (50_000, 5)
+    base = dict(data="extreme", n_train=n_train, n_test=5_000, n_classes=30_000,
+                n_features=100_000, metric="p@k", arch="100000-128-30000",
+                epochs=epochs)
+    common = dict(hidden_layer_sizes=(128,), batch_size=128, max_iter=epochs,
+                  learning_rate_init=1e-3, random_state=0)
+    specs = [{**base, "name": "ours", "model": "ours", "curve": True,
+              "params": common}]
+    if _have("torch"):
+        specs.append({**base, "name": "PyTorch dense", "model": "torch",
+                      "curve": True, "params": {**common, "n_out": 30_000}})
+    else:
+        print("  (torch is not installed: no dense baseline, so no T7 ratio; "
+              "pip install torch==2.13.0 to run it)")
+    return specs + _label_trees(base)
+
+
+def _label_trees(base):
+    """What extreme-classification users run instead: label trees, trained
+    once with their own defaults on the same rows, 2 threads."""
+    specs = []
+    for library, name in (("omikuji", "Omikuji (Parabel trees)"),
+                          ("napkinxc", "napkinXC PLT")):
+        if _have(library):
+            specs.append({**base, "name": name, "model": library, "epochs": 1,
+                          "params": {"n_threads": 2}})
+        else:
+            print(f"  ({library} is not installed: its row is skipped; pip "
+                  "install -e '.[benchmarks]' to run it)")
+    return specs
+
+
+def summary_extreme(results):
+    """Time to the dense network's final P@1 (T7), or why there is none."""
+    dense = [r for r in results if r["model"] == "torch" and r.get("curve")]
+    if not dense:
+        return "No dense curve: no T7 ratio."
+    dense_seconds, target = dense[0]["curve"][-1]
+    lines = [f"Dense P@1 after {len(dense[0]['curve'])} epochs: {target:.4f} in "
+             f"{dense_seconds:.1f} s of training."]
+    for r in results:
+        if r["model"] == "torch" or "p_at_1" not in r:
+            continue
+        if r.get("curve"):
+            reached = [(sec, i + 1) for i, (sec, p1) in enumerate(r["curve"])
+                       if p1 >= target]
+            curve = ", ".join(f"{p1:.4f}" for _, p1 in r["curve"])
+            if reached:
+                sec, epoch = reached[0]
+                lines.append(f"{r['name']}: P@1 by epoch {curve}; reaches it after "
+                             f"epoch {epoch}, {sec:.1f} s: {dense_seconds / sec:.2f}x "
+                             "shorter (T7: >= 3x).")
+            else:
+                lines.append(f"{r['name']}: P@1 by epoch {curve}; does not reach "
+                             "it (T7 missed).")
+        else:
+            lines.append(f"{r['name']}: P@1 {r['p_at_1']:.4f} in "
+                         f"{r['fit_seconds']:.1f} s of training "
+                         f"({dense_seconds / r['fit_seconds']:.2f}x shorter than "
+                         "the dense network's training).")
+    return "\n".join("- " + line for line in lines)
+
+
 SUITES = {"kdd2017": suite_kdd2017, "wide": suite_wide, "scale": suite_scale,
           "threads": suite_threads, "regression": suite_regression,
-          "dense": suite_dense, "predict": suite_predict}
+          "dense": suite_dense, "predict": suite_predict,
+          "extreme": suite_extreme}
+SUMMARIES = {"extreme": summary_extreme}
 
 
 def markdown(results):
@@ -666,6 +865,8 @@ def main():
                   f"{' --quick' if args.quick else ''}"
                   f"{f' --only {args.only!r}' if args.only else ''}`\n\n")
         table = header + markdown(results) + "\n"
+        if suite in SUMMARIES:
+            table += "\n" + SUMMARIES[suite](results) + "\n"
         print(table)
         with open(os.path.join(args.out, f"{name}.json"), "w") as f:
             json.dump({"machine": machine, "date": str(datetime.date.today()),
