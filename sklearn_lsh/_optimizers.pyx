@@ -24,6 +24,7 @@ from cython cimport floating
 
 import numpy as np
 
+from ._prefetch cimport PREFETCH_AHEAD, prefetch
 from ._typedefs cimport int32_t, int64_t, intp_t
 
 # Skipped steps beyond this are as many as this: beta_2 ** 65535 < 1e-28.
@@ -161,6 +162,11 @@ cdef void adam_row(
     cdef floating epsilon = <floating> st.epsilon
     if st.catch_up != NULL and last != NULL:
         for i in range(n):
+            if cols != NULL and i + PREFETCH_AHEAD < n:
+                j = cols[i + PREFETCH_AHEAD]
+                prefetch(param + j)
+                prefetch(first_moment + j)
+                prefetch(second_moment + j)
             j = cols[i] if cols != NULL else i
             previous = last[j]
             skipped = step - previous - 1
@@ -182,6 +188,12 @@ cdef void adam_row(
                         alpha_, lr, beta_1, beta_2, epsilon)
     else:
         for i in range(n):
+            if i + PREFETCH_AHEAD < n:
+                j = cols[i + PREFETCH_AHEAD]
+                prefetch(param + j)
+                prefetch(first_moment + j)
+                prefetch(second_moment + j)
+                prefetch(grad + j)
             _adam_entry(param, first_moment, second_moment, grad, cols[i], scale,
                         alpha_, lr, beta_1, beta_2, epsilon)
 
@@ -269,6 +281,10 @@ cdef void sgd_row(
     cdef floating momentum = <floating> st.momentum
     if st.catch_up != NULL and last != NULL:
         for i in range(n):
+            if cols != NULL and i + PREFETCH_AHEAD < n:
+                j = cols[i + PREFETCH_AHEAD]
+                prefetch(param + j)
+                prefetch(velocity + j)
             j = cols[i] if cols != NULL else i
             skipped = step - last[j] - 1
             if skipped > 0:
@@ -283,6 +299,11 @@ cdef void sgd_row(
                        st.nesterov)
     else:
         for i in range(n):
+            if i + PREFETCH_AHEAD < n:
+                j = cols[i + PREFETCH_AHEAD]
+                prefetch(param + j)
+                prefetch(velocity + j)
+                prefetch(grad + j)
             _sgd_entry(param, velocity, grad, cols[i], scale, alpha_, lr,
                        momentum, st.nesterov)
 
