@@ -162,7 +162,7 @@ def active_budget(active_fraction, width):
 
 
 def auto_family(fan_in, width, *, n_hash_bits, batch_size, rebuild_interval,
-                **config_params):
+                input_nnz=None, **config_params):
     """The hash family of ``hash_family='auto'``: SimHash unless building its
     tables costs too much against the training they serve.
 
@@ -176,15 +176,20 @@ def auto_family(fan_in, width, *, n_hash_bits, batch_size, rebuild_interval,
     DWTA's few per input: at 670,091 outputs of 128 inputs one build took 38 s
     against 8.7 s. It is chosen when building the layer's tables costs at most
     ``SIMHASH_BUILD_RATIO`` times the candidate scoring of the batches before
-    its first rebuild (later intervals grow). Keys of more than 8 codes are
-    SimHash's alone.
+    its first rebuild (later intervals grow), a candidate's score costing the
+    ``input_nnz`` non-zeros of a sample's input (default ``fan_in``) while a
+    neuron's row holds all ``fan_in`` weights: 2,048 neurons over 100,000
+    sparse features (75 non-zeros a row) cost 700 times the scoring between
+    builds, 25 s of CPU a build. Keys of more than 8 codes are SimHash's
+    alone.
     """
     if n_hash_bits != "auto" and int(n_hash_bits) > 8:
         return "simhash"
     simhash = hash_config(fan_in, width, hash_family="simhash",
                           n_hash_bits=n_hash_bits, **config_params)
     build = width * fan_in * simhash["n_hash_bits"] * simhash["n_tables"] / 3
-    scoring = rebuild_interval * batch_size * simhash["n_candidates"] * fan_in
+    input_nnz = fan_in if input_nnz is None else input_nnz
+    scoring = rebuild_interval * batch_size * simhash["n_candidates"] * input_nnz
     return "simhash" if build <= SIMHASH_BUILD_RATIO * scoring else "dwta"
 
 
@@ -220,7 +225,8 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
                              input_nnz=input_nnz, input_density=input_density,
                              captured=captured, **params)
         if (config["selection"] != "lsh"
-                or auto_family(fan_in, width, **params) == "dwta"):
+                or auto_family(fan_in, width, input_nnz=input_nnz,
+                               **params) == "dwta"):
             return config
         simhash = hash_config(fan_in, width, hash_family="simhash", **params)
         exact, lsh = selection_costs(simhash, fan_in, width,

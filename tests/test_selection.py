@@ -187,6 +187,12 @@ def test_auto_family_is_simhash_unless_its_builds_outweigh_the_scoring():
     assert _config(128, 10_000, **fixed)["family"] == "simhash"
     assert _config(128, 670_091, **fixed)["family"] == "dwta"
     assert _config(128, 670_091, **fixed, rebuild_interval=1000)["family"] == "simhash"
+    # Over a sparse input a candidate's score costs its non-zeros, while a
+    # build hashes every weight of a row: 2,048 neurons over 100,000 features
+    # take SimHash when the input is dense, DWTA at 75 non-zeros a row.
+    sparse = dict(hash_family="auto", batch_size=128, selection="lsh")
+    assert _config(100_000, 2_048, **sparse)["family"] == "simhash"
+    assert _config(100_000, 2_048, **sparse, input_nnz=75)["family"] == "dwta"
     # Keys of more than 8 codes exist for SimHash alone.
     assert _config(128, 670_091, **{**fixed, "n_hash_bits": 12})["family"] == "simhash"
     assert _config(128, 670_091, **{**fixed, "n_hash_bits": 8})["family"] == "dwta"
