@@ -103,9 +103,10 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         input less its mean; it ranks by angle, as inner products need)
         unless building its tables costs more than twice the scoring of the
         batches between rebuilds (a very wide layer under a fixed count, such
-        as 670,091 outputs with ``active_fraction=1000``) or its retrieval
-        more than scoring every neuron (a first layer over a hundred dense
-        features), then DWTA. The fitted ``hash_family_`` gives each layer's
+        as 670,091 outputs with ``active_fraction=1000``, or a hidden layer
+        over a sparse input of many features, whose candidates cost only its
+        non-zeros) or its retrieval more than scoring every neuron (a first
+        layer over a hundred dense features), then DWTA. The fitted ``hash_family_`` gives each layer's
         family.
     n_hash_bits : int or 'auto', default='auto'
         K, codes per table key. 'auto' sizes the buckets so that the
