@@ -106,8 +106,8 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         as 670,091 outputs with ``active_fraction=1000``, or a hidden layer
         over a sparse input of many features, whose candidates cost only its
         non-zeros) or its retrieval more than scoring every neuron (a first
-        layer over a hundred dense features), then DWTA. The fitted ``hash_family_`` gives each layer's
-        family.
+        layer over a hundred dense features), then DWTA. The fitted
+        ``hash_family_`` gives each layer's family.
     n_hash_bits : int or 'auto', default='auto'
         K, codes per table key. 'auto' sizes the buckets so that the
         ``n_tables`` buckets a query visits hold about 5 times the candidates
