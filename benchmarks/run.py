@@ -301,7 +301,8 @@ class _LabelTree:
     def __init__(self, library, n_threads):
         self.library, self.n_threads = library, n_threads
 
-    def fit(self, X, y):
+    def train(self, X, y):
+        """Train on (X, y); returns the seconds the training took."""
         import tempfile
 
         # Removed when the (child) process exits.
@@ -344,7 +345,7 @@ class _LabelTree:
 def _fit_label_tree(spec, X_train, y_train):
     n_threads = spec["params"]["n_threads"]
     est = _LabelTree(spec["model"], n_threads)
-    seconds = est.fit(X_train, y_train)
+    seconds = est.train(X_train, y_train)
     return est, seconds, {"n_threads": n_threads}
 
 

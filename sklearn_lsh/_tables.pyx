@@ -571,10 +571,11 @@ cdef class HashTables:
             the same buckets. Of shape (n_features - 1,) with ``last``.
         last : ndarray of shape (n_items,) or None, default=None
             A final coordinate appended to every (centered) row before it is
-            hashed (rounded to the rows' precision): for example ``(w - center) . m + b``, which
-            makes inner products with the queries ``[x - m, 1]`` equal
-            ``w . x + b - center . x``, the neurons' pre-activations shifted
-            by the same amount for every neuron.
+            hashed (rounded to the rows' precision): for example
+            ``(w - center) . m + b``, which makes inner products with the
+            queries ``[x - m, 1]`` equal ``w . x + b - center . x``, the
+            neurons' pre-activations shifted by the same amount for every
+            neuron.
 
         Returns
         -------
