@@ -117,7 +117,7 @@ cdef void _select_best(double* scores, int32_t* ids, intp_t n,
     cdef intp_t n_front
     if m <= 0 or m >= n:
         return
-    if n >= SAMPLE * 8 and m * 16 <= n:
+    if n >= SAMPLE * 8 and m * 8 <= n:
         n_front = _front_above_sample(scores, ids, n, m)
         if n_front >= m:
             n = n_front

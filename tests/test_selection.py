@@ -44,7 +44,7 @@ def _top(z, k):
 def test_select_best_keeps_the_m_best(n, order):
     """The first m entries are the m best (larger score, ties to the smaller
     id) for every m, whether a sampled threshold applies (n >= 512, m <=
-    n / 16) or not, and when the sample holds the best scores (its threshold
+    n / 8) or not, and when the sample holds the best scores (its threshold
     lets fewer than m through); the arrays stay a permutation of the
     (score, id) pairs."""
     rng = np.random.default_rng(n)
@@ -62,8 +62,8 @@ def test_select_best_keeps_the_m_best(n, order):
         ranked = np.sort(scores)[::-1]
         scores[sampled], scores[rest] = ranked[:sampled.size], ranked[sampled.size:]
     ids = rng.permutation(n).astype(np.int32)
-    for m in sorted({0, 1, 2, n // 32, n // 16, n // 16 + 1, n // 4, n // 2, n - 1,
-                     n, n + 1}):
+    for m in sorted({0, 1, 2, n // 32, n // 16, n // 8, n // 8 + 1, n // 4,
+                     n // 2, n - 1, n, n + 1}):
         got_scores, got_ids = scores.copy(), ids.copy()
         select_best(got_scores, got_ids, m)
         best = ids[np.lexsort((ids, -scores))[:m]]
