@@ -45,6 +45,8 @@ SUBSPACE_SAMPLE_ROWS = 2048
 # many times the candidate scoring of the batches between builds (``auto_family``;
 # 10^5 outputs: 1.7, the epoch 13% longer than with DWTA; 670,091: 15).
 SIMHASH_BUILD_RATIO = 2.0
+# Initial weights are drawn in blocks of at most this many float64 values.
+INIT_BLOCK_DRAWS = 1 << 22
 
 
 def hashed_layers(layer_units, lsh_layers, can_hash_output, out_activation):
@@ -654,6 +656,20 @@ def _seed(random_state):
     return int(random_state.randint(np.iinfo(np.int32).max))
 
 
+def _draw_weights(random_state, bound, fan_in, fan_out, dtype):
+    """U(-bound, bound) weights of shape (fan_out, fan_in), the values MLP draws
+    for its (fan_in, fan_out) coefs, drawn in blocks of at most
+    ``INIT_BLOCK_DRAWS`` values: no float64 copy of a wide layer is ever whole
+    (100,000 -> 2,048: 1.6 GB), and each block is transposed in cache."""
+    weights = np.empty((fan_out, fan_in), dtype=dtype)
+    rows = max(1, INIT_BLOCK_DRAWS // fan_out)
+    for start in range(0, fan_in, rows):
+        stop = min(fan_in, start + rows)
+        weights[:, start:stop] = random_state.uniform(
+            -bound, bound, (stop - start, fan_out)).T
+    return weights
+
+
 def new_network(layer_units, dtype, random_state, *, activation, out_activation,
                 weight_init, hashed, configs, strategy, min_count, n_threads,
                 subspace=None):
@@ -690,10 +706,10 @@ def new_network(layer_units, dtype, random_state, *, activation, out_activation,
             # Dense layers, and a hashed layer whose budget covers its width
             # (every neuron computed): MLP's draws.
             bound = np.sqrt(factor / (fan_in + fan_out))
-        coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
+        weights = _draw_weights(random_state, bound, fan_in, fan_out, dtype)
         intercept = random_state.uniform(-bound, bound, fan_out)
         layers.append(Layer(
-            np.ascontiguousarray(coef.T, dtype=dtype), intercept.astype(dtype),
+            weights, intercept.astype(dtype),
             activation if i < len(layer_units) - 2 else out_activation))
     for layer, is_hashed, config in zip(layers, hashed, configs):
         if is_hashed:

@@ -102,6 +102,23 @@ def test_all_neurons_active_trains_as_mlp(digits):
         np.testing.assert_allclose(ours.loss_curve_, mlp.loss_curve_, rtol=1e-4)
 
 
+def test_weights_drawn_in_blocks_are_mlps_draws(digits, monkeypatch):
+    """Initial weights drawn a few values at a time (a wide layer's way) are
+    MLP's: trained with every neuron active, the network is MLP's."""
+    from sklearn_lsh import _layers
+
+    X_train, _, y_train, _ = digits
+    kwargs = dict(hidden_layer_sizes=(30,), max_iter=1, random_state=0,
+                  shuffle=False, batch_size=100)
+    mlp = _quiet(MLPClassifier(**kwargs), X_train, y_train)
+    # Blocks of 2 rows of the 64 x 30 coefficients, 6 of the 30 x 10.
+    monkeypatch.setattr(_layers, "INIT_BLOCK_DRAWS", 61)
+    ours = _quiet(LSHMLPClassifier(lsh_layers="none", n_jobs=1, **kwargs),
+                  X_train, y_train)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, mlp.coefs_ + mlp.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
 def test_digits_learns_within_reach_of_mlp(digits):
     X_train, X_test, y_train, y_test = digits
     kwargs = dict(hidden_layer_sizes=(1000,), max_iter=30, random_state=0)
