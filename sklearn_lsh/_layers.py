@@ -660,7 +660,8 @@ def _draw_weights(random_state, bound, fan_in, fan_out, dtype):
     """U(-bound, bound) weights of shape (fan_out, fan_in), the values MLP draws
     for its (fan_in, fan_out) coefs, drawn in blocks of at most
     ``INIT_BLOCK_DRAWS`` values: no float64 copy of a wide layer is ever whole
-    (100,000 -> 2,048: 1.6 GB), and each block is transposed in cache."""
+    (100,000 -> 2,048: 1.6 GB), and the transposed cast reads one block at a
+    time instead of striding across the whole draw."""
     weights = np.empty((fan_out, fan_in), dtype=dtype)
     rows = max(1, INIT_BLOCK_DRAWS // fan_out)
     for start in range(0, fan_in, rows):
