@@ -570,7 +570,10 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _check_finite(self):
         weights = [*self.coefs_, *self.intercepts_]
-        if not all(np.isfinite(w).all() for w in weights):
+        # A finite sum has no NaN or infinity to add (scikit-learn's fast
+        # path): no boolean copy of each layer (82 MB at 670,091 outputs).
+        if not all(np.isfinite(w.sum(dtype=np.float64))
+                   or np.isfinite(w).all() for w in weights):
             raise _DivergedError(_NON_FINITE)
         return self
 
@@ -831,13 +834,14 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             self._network.restore(self._best)
             del self._best
             self._sync_attributes()
-        # The probe below makes its own worker: the training one's per-thread
-        # rows (a few arrays as long as the widest layer) go first.
-        del worker
         if self._network.hashed:
-            # Retrieval quality of the fitted layers, on the first training rows.
+            # Retrieval quality of the fitted layers, on the first training rows,
+            # through the training worker unless the network was just restored
+            # (its arrays and tables are then others).
             probe = train_idx[:_probe_size(self)]
-            self.active_set_recall_ = _recall(self, self._prepare_X(X_core[probe]))
+            self.active_set_recall_ = _recall(
+                self, self._prepare_X(X_core[probe]),
+                worker=None if early_stopping else worker, batch_size=batch_size)
         else:
             self.active_set_recall_ = [None] * len(self._network.layers)
 

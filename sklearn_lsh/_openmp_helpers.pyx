@@ -67,7 +67,8 @@ def per_thread_rows(n_threads, n, dtype, fill=0):
     dtype : dtype
         Entry type.
     fill : scalar, default=0
-        Initial value of every entry.
+        Initial value of every entry. Zero rows take memory only as they
+        are written.
 
     Returns
     -------
@@ -76,4 +77,9 @@ def per_thread_rows(n_threads, n, dtype, fill=0):
     """
     dtype = np.dtype(dtype)
     pad = -(-_CACHE_LINE // dtype.itemsize)
+    if fill == 0:
+        # Zero pages are mapped when first written: a row a query uses a
+        # prefix of (candidates of a 670,091-wide layer: a few thousand)
+        # holds no memory beyond it, where np.full would write it all.
+        return np.zeros((n_threads, n + pad), dtype=dtype)
     return np.full((n_threads, n + pad), fill, dtype=dtype)

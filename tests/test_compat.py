@@ -208,10 +208,11 @@ def test_check_dataframe_column_names_consistency(Estimator):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32, np.uint32])
 @pytest.mark.parametrize("n", [1, 7, 300])
-def test_per_thread_rows_never_share_a_cache_line(dtype, n):
-    rows = per_thread_rows(3, n, dtype, fill=5)
+@pytest.mark.parametrize("fill", [0, 5])
+def test_per_thread_rows_never_share_a_cache_line(dtype, n, fill):
+    rows = per_thread_rows(3, n, dtype, fill=fill)
     assert rows.flags.c_contiguous and rows.dtype == dtype
-    assert np.all(rows == 5)
+    assert np.all(rows == fill)
     for t in range(2):
         end = rows[t].ctypes.data + n * rows.itemsize  # past the usable part
         assert rows[t + 1].ctypes.data - end >= 64
