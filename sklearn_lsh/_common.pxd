@@ -96,11 +96,9 @@ cdef struct scratch_t:
     void* exact_scores           # (n_out) input part of every neuron's score
     void* sub_coords             # (rank) a subspace layer's input coordinates
     void* query_row              # (n_in + 1) a centered query
-    double* pre_act              # (n_out) kept ranked pre-activation, by id
-    int32_t* pre_marker          # set_stamp where pre_act holds this set's value
     int32_t* set_marker          # active-set membership, stamped
     int32_t set_stamp
-    intp_t marker_size           # length of both marker arrays
+    intp_t marker_size           # length of set_marker and query.marker
     int32_t* nz_ids              # non-zeros of a hashed layer's input
     void* nz_vals
     void* acc                    # gradient row (n_in), zero between rows

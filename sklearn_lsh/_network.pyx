@@ -380,11 +380,11 @@ cdef class BatchTrainer:
             "keys": (self._scratch_tables, np.uint32),
             "marker": (max_n, np.int32), "counts": (max_n, np.int32),
             "candidates": (max_n, np.int32), "retrieved": (max_n, np.int32),
-            "scores": (max_n, np.float64), "pre_act": (max_n, np.float64),
+            "scores": (max_n, np.float64),
             "exact_scores": (max_n, self.dtype),
             "sub_coords": (self._scratch_rank, self.dtype),
             "query_row": (max_in + 1, self.dtype),
-            "pre_marker": (max_n, np.int32), "set_marker": (max_n, np.int32),
+            "set_marker": (max_n, np.int32),
             "nz_ids": (max(max_in, max_n), np.int32),
             "nz_vals": (max(max_in, max_n), self.dtype),
             "acc": (max_in, self.dtype), "cols": (max_in, np.int32),
@@ -408,8 +408,6 @@ cdef class BatchTrainer:
             s.exact_scores = _ptr(rows["exact_scores"][tid])
             s.sub_coords = _ptr(rows["sub_coords"][tid])
             s.query_row = _ptr(rows["query_row"][tid])
-            s.pre_act = <double*> _ptr(rows["pre_act"][tid])
-            s.pre_marker = <int32_t*> _ptr(rows["pre_marker"][tid])
             s.set_marker = <int32_t*> _ptr(rows["set_marker"][tid])
             s.set_stamp = 0
             s.marker_size = max_n

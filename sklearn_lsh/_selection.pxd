@@ -11,8 +11,9 @@ from ._typedefs cimport int32_t, int64_t, intp_t, uint64_t
 # (in_ids, in_vals)[0:in_n]. labels[0:n_labels] (ascending) are always active.
 # Reads the layer only; writes the sample's slots and the thread's scratch.
 # Adds the hashing and query time to hash_seconds and the ranking's
-# multiply-adds to rank_macs; pre-activations computed while ranking are left
-# in s.pre_act, marked by s.pre_marker == s.set_stamp.
+# multiply-adds to rank_macs. The sample's activations row
+# (layer.act[ii * width:]) is left holding, beside each active id, the
+# pre-activation ranking computed, or NaN where none was.
 cdef intp_t choose_active(
     const layer_t* layer,
     intp_t ii,

@@ -14,6 +14,7 @@ the sample's true labels come first. A set smaller than ``min_active`` is padded
 drawn from a stream seeded by the batch and the sample's own keys, so that
 equal rows get equal active sets and a prediction depends on its row alone.
 """
+from libc.math cimport NAN
 from libc.string cimport memcpy, memset
 
 from cython cimport floating
@@ -38,9 +39,10 @@ cdef enum:
     INSERTION_SORT_MAX = 32
 
 
-cdef void _sort_ids(int32_t* ids, intp_t n, intp_t n_out,
-                    int32_t* buffer) noexcept nogil:
-    """Sort distinct ids in [0, n_out) ascending; buffer holds n ids.
+cdef void _sort_ids(int32_t* ids, floating* vals, intp_t n, intp_t n_out,
+                    int32_t* buffer, floating* val_buffer) noexcept nogil:
+    """Sort distinct ids in [0, n_out) ascending, each value in vals moving
+    with its id; buffer and val_buffer hold n entries.
 
     LSD radix sort, one counting pass per byte of n_out - 1: a few times n
     simple steps where qsort spent n log n calls of a comparison function
@@ -50,17 +52,24 @@ cdef void _sort_ids(int32_t* ids, intp_t n, intp_t n_out,
     cdef intp_t t, total, c
     cdef int shift = 0
     cdef int32_t key
+    cdef floating value
     cdef int32_t* source = ids
     cdef int32_t* target = buffer
     cdef int32_t* swap
+    cdef floating* source_vals = vals
+    cdef floating* target_vals = val_buffer
+    cdef floating* swap_vals
     if n <= INSERTION_SORT_MAX:
         for t in range(1, n):
             key = ids[t]
+            value = vals[t]
             c = t - 1
             while c >= 0 and ids[c] > key:
                 ids[c + 1] = ids[c]
+                vals[c + 1] = vals[c]
                 c -= 1
             ids[c + 1] = key
+            vals[c + 1] = value
         return
     while shift == 0 or ((n_out - 1) >> shift) > 0:
         memset(counts, 0, RADIX * sizeof(intp_t))
@@ -75,24 +84,35 @@ cdef void _sort_ids(int32_t* ids, intp_t n, intp_t n_out,
             key = source[t]
             c = (key >> shift) & (RADIX - 1)
             target[counts[c]] = key
+            target_vals[counts[c]] = source_vals[t]
             counts[c] += 1
         swap = source
         source = target
         target = swap
+        swap_vals = source_vals
+        source_vals = target_vals
+        target_vals = swap_vals
         shift += RADIX_BITS
     if source != ids:
         memcpy(ids, source, n * sizeof(int32_t))
+        memcpy(vals, source_vals, n * sizeof(floating))
 
 
-def sort_ids(int32_t[::1] ids, intp_t n_out):
-    """Sort distinct ids in ``[0, n_out)`` in place, as the selection sorts
-    a sample's active set (for tests)."""
+def sort_ids(int32_t[::1] ids, floating[::1] vals, intp_t n_out):
+    """Sort distinct ids in ``[0, n_out)`` in place, each entry of ``vals``
+    moving with its id, as the selection sorts a sample's active set and its
+    pre-activations (for tests)."""
     cdef int32_t[::1] buffer
+    cdef floating[::1] val_buffer
     if ids.shape[0] == 0:
         return
+    if vals.shape[0] != ids.shape[0]:
+        raise ValueError(f"{ids.shape[0]} ids and {vals.shape[0]} values.")
     buffer = ids.copy()
+    val_buffer = vals.copy()
     with nogil:
-        _sort_ids(&ids[0], ids.shape[0], n_out, &buffer[0])
+        _sort_ids(&ids[0], &vals[0], ids.shape[0], n_out, &buffer[0],
+                  &val_buffer[0])
 
 
 cdef inline bint _ranks_before(double score_a, int32_t id_a, double score_b,
@@ -317,7 +337,7 @@ cdef intp_t _rank(
     """Keep in s.retrieved the `room` candidates of largest pre-activation.
 
     Candidates already in the set (labels) are dropped; returns how many
-    remain, the best first, and marks the kept ones' pre-activations.
+    remain, the best first, with their pre-activations in s.scores.
     """
     cdef const floating* W = <const floating*> layer.weights
     cdef const floating* W_t = <const floating*> layer.weights_t
@@ -347,9 +367,6 @@ cdef intp_t _rank(
                                                nz_vals, nnz)
         m += 1
     _select_best(s.scores, candidates, m, room)
-    for t in range(min(m, room)):
-        s.pre_act[candidates[t]] = s.scores[t]
-        s.pre_marker[candidates[t]] = s.set_stamp
     return m
 
 
@@ -368,8 +385,12 @@ cdef intp_t choose_active(
     int64_t* rank_macs,
 ) noexcept nogil:
     cdef int32_t* out = layer.ids + ii * layer.width
+    # The sample's activations row carries, id by id, the pre-activations
+    # ranking computed (NaN where the forward pass must compute one).
+    cdef floating* pre = <floating*> layer.act + ii * layer.width
+    cdef floating not_ranked = NAN
     cdef int32_t* candidates = s.retrieved
-    cdef intp_t n = 0, t, n_candidates, nnz
+    cdef intp_t n = 0, t, n_candidates, nnz, n_ranked = 0
     cdef int32_t k
     cdef double start
     if layer.exact:
@@ -405,7 +426,6 @@ cdef intp_t choose_active(
 
     if s.set_stamp >= INT32_MAX - 1:
         memset(s.set_marker, 0, s.marker_size * sizeof(int32_t))
-        memset(s.pre_marker, 0, s.marker_size * sizeof(int32_t))
         s.set_stamp = 0
     s.set_stamp += 1
     # The true labels first: they are always active during training.
@@ -414,6 +434,7 @@ cdef intp_t choose_active(
         if s.set_marker[k] != s.set_stamp:
             s.set_marker[k] = s.set_stamp
             out[n] = k
+            pre[n] = not_ranked
             n += 1
     if layer.n_candidates > layer.budget and n_candidates > layer.budget - n:
         # More retrieved than room: keep the largest pre-activations (the
@@ -421,6 +442,7 @@ cdef intp_t choose_active(
         n_candidates = _rank(layer, in_dense, nnz, n_candidates,
                              layer.budget - n, s)
         rank_macs[0] += n_candidates * (layer.n_in if in_dense != NULL else nnz)
+        n_ranked = n_candidates
     for t in range(n_candidates):
         if n >= layer.budget:
             break
@@ -428,6 +450,9 @@ cdef intp_t choose_active(
         if s.set_marker[k] != s.set_stamp:
             s.set_marker[k] = s.set_stamp
             out[n] = k
+            # The best of the ranked (labels were dropped from them) come
+            # first, with their scores beside them.
+            pre[n] = <floating> s.scores[t] if t < n_ranked else not_ranked
             n += 1
     # Pad a small set with random neurons (linear probing from a random start
     # always ends, whatever min_active is).
@@ -437,7 +462,9 @@ cdef intp_t choose_active(
             k = k + 1 if k + 1 < layer.n_out else 0
         s.set_marker[k] = s.set_stamp
         out[n] = k
+        pre[n] = not_ranked
         n += 1
-    # The candidates are spent: their buffer (n_out long) sorts the set.
-    _sort_ids(out, n, layer.n_out, s.retrieved)
+    # The candidates and the exact scores are spent: their buffers (n_out
+    # long) sort the set.
+    _sort_ids(out, pre, n, layer.n_out, s.retrieved, <floating*> s.exact_scores)
     return n

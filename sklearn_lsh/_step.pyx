@@ -220,7 +220,6 @@ cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
     cdef int32_t k
     cdef uint64_t rng_state
     cdef int64_t layer_macs = 0
-    cdef bint ranked
     in_n = _input_row(net, l, ii, b, &in_dense, &in_ids, &in_vals)
     if layer.hashed:
         labels = NULL
@@ -235,7 +234,6 @@ cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
     else:
         n_act = layer.n_out
     layer.n_active[ii] = n_act
-    ranked = layer.hashed and layer_macs > 0  # ranking ran
 
     out = <floating*> layer.act + ii * layer.width
     W = <const floating*> layer.weights
@@ -243,9 +241,8 @@ cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
     ids = layer.ids + ii * layer.width
     for a in range(n_act):
         k = ids[a] if layer.hashed else <int32_t> a
-        if ranked and s.pre_marker[k] == s.set_stamp:
-            out[a] = <floating> s.pre_act[k]   # computed when ranking
-            continue
+        if layer.hashed and out[a] == out[a]:
+            continue  # not NaN: computed when ranking (choose_active)
         layer_macs += in_n
         if in_ids == NULL:
             out[a] = bias[k] + dot(layer.n_in, W + k * layer.n_in, in_dense)

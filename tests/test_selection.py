@@ -75,10 +75,11 @@ def test_select_best_keeps_the_m_best(n, order):
 
 @pytest.mark.parametrize("n_out", [1, 2, 33, 256, 257, 16_897, 670_091, 2**31 - 1])
 @pytest.mark.parametrize("share", [0.0, 0.1, 0.5, 1.0])
-def test_sort_ids_is_numpy_sort(n_out, share):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sort_ids_is_numpy_sort(n_out, share, dtype):
     """A sample's active set is sorted by its radix passes (one per byte of
     n_out - 1; insertion below 33 ids) as np.sort sorts it, ids at both ends
-    of the range included."""
+    of the range included, and each pre-activation moves with its id."""
     rng = np.random.default_rng(n_out)
     n = min(n_out, int(share * min(n_out, 5000)) + (share > 0))
     ids = rng.choice(min(n_out, 10**6), size=n, replace=False)
@@ -88,8 +89,13 @@ def test_sort_ids_is_numpy_sort(n_out, share):
         ids[:2] = [0, n_out - 1]
     ids = rng.permutation(ids).astype(np.int32)
     got = ids.copy()
-    sort_ids(got, n_out)
-    np.testing.assert_array_equal(got, np.sort(ids))
+    vals = rng.standard_normal(n).astype(dtype)
+    vals[::3] = np.nan  # not ranked
+    got_vals = vals.copy()
+    sort_ids(got, got_vals, n_out)
+    order = np.argsort(ids, kind="stable")  # ids may repeat here
+    np.testing.assert_array_equal(got, ids[order])
+    np.testing.assert_array_equal(got_vals, vals[order])
 
 
 @pytest.mark.parametrize("sparse", [False, True])
