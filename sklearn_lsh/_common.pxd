@@ -6,7 +6,7 @@ from scipy.linalg.cython_blas cimport daxpy, ddot, dgemm, saxpy, sdot, sgemm
 
 from ._hashing cimport hash_family_t
 from ._tables cimport query_scratch_t, tables_t
-from ._typedefs cimport int32_t, int64_t, intp_t, key_t, uint64_t
+from ._typedefs cimport int32_t, int64_t, intp_t, key_t, stamp_t, uint64_t
 
 # Activations (hidden and output), as the Python side names them in
 # ACTIVATIONS (_network.pyx).
@@ -68,9 +68,10 @@ cdef struct layer_t:
     void* moment2_b
     int32_t* row_last            # (n_out,) each neuron's last step
     # Hashed layers fed a sparse input: each weight's last step (n_out, n_in);
-    # dense layers fed a sparse input: each input's (n_in,); else NULL.
-    int32_t* entry_last
-    int32_t* col_last
+    # dense layers fed a sparse input: each input's (n_in,); else NULL. Both
+    # modulo 2**16 (stamp_t).
+    stamp_t* entry_last
+    stamp_t* col_last
     # Per-sample slots of the current batch.
     int32_t* ids                 # (batch, width) active ids, ascending
     intp_t* n_active             # (batch,)

@@ -30,7 +30,7 @@ from ._hashing cimport HashFunctions, scratch_size
 from ._optimizers cimport GRADIENT, CatchUp, step_t
 from ._step cimport catch_up, train_batch
 from ._tables cimport THRESHOLD, TOPK, UNION, HashTables
-from ._typedefs cimport int32_t, int64_t, intp_t, key_t, uint64_t
+from ._typedefs cimport int32_t, int64_t, intp_t, key_t, stamp_t, uint64_t
 
 from ._openmp_helpers import per_thread_rows
 from ._optimizers import SOLVERS, catch_up_tables
@@ -38,6 +38,9 @@ from ._optimizers import SOLVERS, catch_up_tables
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU, "softmax": SOFTMAX, "exp": EXP}
 STRATEGIES = {"union": UNION, "topk": TOPK, "threshold": THRESHOLD}
+# Most steps between two catch-ups of every weight: stamps count modulo
+# 2**16 (stamp_t), so no weight may lag that many.
+STAMP_PERIOD = 1 << 15
 cdef int32_t INT32_MAX = 2147483647
 
 
@@ -165,6 +168,8 @@ cdef class BatchTrainer:
     cdef intp_t _scratch_hash, _scratch_hashes, _scratch_tables, _scratch_rank
     cdef CatchUp _catch_up
     cdef tuple _catch_up_key
+    cdef bint _stamped              # a layer stamps its weights (stamp_t)
+    cdef int32_t _caught_up         # step of the last catch-up of every layer
 
     def __cinit__(self):
         self.net.layers = NULL
@@ -189,6 +194,7 @@ cdef class BatchTrainer:
         self.step_base = step_base
         self._catch_up = CatchUp(None)
         self._catch_up_key = None
+        self._caught_up = 0
         self.dtype = layers[0].weights.dtype
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"weights must be float32 or float64; got {self.dtype}.")
@@ -274,6 +280,11 @@ cdef class BatchTrainer:
             max_in = max(max_in, n_in)
             self._slots(l, c)
         self._scratch(max_n, max_in, gemm_in)
+        self._stamped = False
+        for l in range(self.net.n_layers):
+            if (self.net.layers[l].entry_last != NULL
+                    or self.net.layers[l].col_last != NULL):
+                self._stamped = True
 
     cdef _point_subspace(self, intp_t l, hashing):
         """Point a subspace layer at its basis and projected weights."""
@@ -331,11 +342,12 @@ cdef class BatchTrainer:
         # A sparse input steps some entries of a row and not others.
         if self._reads_sparse(l):
             if layer.hashing is not None:
-                last = np.zeros((c.n_out, c.n_in), dtype=np.int32)
-                c.entry_last = <int32_t*> _ptr(last)
+                # Two bytes a weight (a 100,000 x 2,048 layer: 410 MB).
+                last = np.zeros((c.n_out, c.n_in), dtype=np.uint16)
+                c.entry_last = <stamp_t*> _ptr(last)
             else:
-                last = np.zeros(c.n_in, dtype=np.int32)
-                c.col_last = <int32_t*> _ptr(last)
+                last = np.zeros(c.n_in, dtype=np.uint16)
+                c.col_last = <stamp_t*> _ptr(last)
             self._keep.append(last)
 
     cdef _slots(self, intp_t l, layer_t* c):
@@ -599,6 +611,8 @@ cdef class BatchTrainer:
         self._step(&st, params)
         if st.catch_up != NULL:
             self._kernel(True, &st, &chosen[0])
+            if layers is None:
+                self._caught_up = self.step
 
     def run(self, rows, *, bint training=True, uint64_t seed=0, **params):
         """Process one batch of the rows of ``set_data``: forward (and, if
@@ -655,6 +669,12 @@ cdef class BatchTrainer:
             self._step(&st, params)
             if st.solver != GRADIENT and self.step == INT32_MAX:
                 raise OverflowError("a worker takes at most 2**31 - 1 steps")
+            if (self._stamped and st.catch_up != NULL
+                    and self.step - self._caught_up >= STAMP_PERIOD):
+                # Every weight to the end of the last step, before the oldest
+                # stamp could be read as a recent one.
+                self._kernel(True, &st)
+                self._caught_up = self.step
         sample_loss = np.zeros(n_batch, dtype=np.float64)
         hash_seconds = np.zeros(n_batch, dtype=np.float64)
         self.batch.rows = <intp_t*> _ptr(rows)

@@ -1,7 +1,7 @@
 # One optimizer step on one parameter row: the unit of work of a lazy update.
 from cython cimport floating
 
-from ._typedefs cimport int32_t, int64_t, intp_t
+from ._typedefs cimport int32_t, int64_t, intp_t, stamp_t
 
 
 # Closed forms of the steps an entry skipped (no gradient reached it): the
@@ -43,8 +43,9 @@ cdef struct step_t:
 # Entries: cols == NULL: the n entries of the row; else only cols[0:n]. The
 # gradient of an entry is scale * (grad + alpha * param) (alpha: the L2 term;
 # 0 for biases). step_base + step is the optimizer's global step (Adam's bias
-# correction). An entry's previous step is last[j] if last is not NULL, else
-# row_last; entries stepped are stamped in stamp[j] if not NULL.
+# correction). An entry's previous step is last[j] (modulo 2**16: it lags
+# the step by less) if last is not NULL, else row_last; entries stepped are
+# stamped in stamp[j] if not NULL.
 cdef void adam_row(
     floating* param,
     floating* first_moment,
@@ -55,8 +56,8 @@ cdef void adam_row(
     double alpha,
     const step_t* step,
     int32_t row_last,
-    const int32_t* last,
-    int32_t* stamp,
+    const stamp_t* last,
+    stamp_t* stamp,
 ) noexcept nogil
 
 cdef void sgd_row(
@@ -68,8 +69,8 @@ cdef void sgd_row(
     double alpha,
     const step_t* step,
     int32_t row_last,
-    const int32_t* last,
-    int32_t* stamp,
+    const stamp_t* last,
+    stamp_t* stamp,
 ) noexcept nogil
 
 # Bring the n entries of a row to the end of step.step (no gradient since
@@ -81,8 +82,8 @@ cdef void adam_catch_up_row(
     intp_t n,
     const step_t* step,
     int32_t row_last,
-    const int32_t* last,
-    int32_t* stamp,
+    const stamp_t* last,
+    stamp_t* stamp,
 ) noexcept nogil
 
 cdef void sgd_catch_up_row(
@@ -91,8 +92,8 @@ cdef void sgd_catch_up_row(
     intp_t n,
     const step_t* step,
     int32_t row_last,
-    const int32_t* last,
-    int32_t* stamp,
+    const stamp_t* last,
+    stamp_t* stamp,
 ) noexcept nogil
 
 

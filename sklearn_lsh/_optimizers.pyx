@@ -25,7 +25,7 @@ from cython cimport floating
 import numpy as np
 
 from ._prefetch cimport PREFETCH_AHEAD, prefetch
-from ._typedefs cimport int32_t, int64_t, intp_t
+from ._typedefs cimport int32_t, int64_t, intp_t, stamp_t
 
 # Skipped steps beyond this are as many as this: beta_2 ** 65535 < 1e-28.
 CATCH_UP_LENGTH = 65536
@@ -137,6 +137,12 @@ cdef void _adam_skip_row(
         v[j] *= decay_2
 
 
+cdef inline intp_t _lag(int32_t step, stamp_t last) noexcept nogil:
+    # Steps from an entry's last one to `step`, from its stamp modulo 2**16
+    # (the worker keeps every lag below that).
+    return <stamp_t> (<stamp_t> step - last)
+
+
 cdef void adam_row(
     floating* param,             # IN/OUT
     floating* first_moment,      # IN/OUT
@@ -147,8 +153,8 @@ cdef void adam_row(
     double alpha,
     const step_t* st,
     int32_t row_last,
-    const int32_t* last,         # IN: each entry's last step, or NULL
-    int32_t* stamp,              # OUT: stepped entries get st.step, or NULL
+    const stamp_t* last,         # IN: each entry's last step, or NULL
+    stamp_t* stamp,              # OUT: stepped entries get st.step, or NULL
 ) noexcept nogil:
     cdef intp_t i, j, skipped
     cdef int32_t previous, step = st.step
@@ -168,14 +174,14 @@ cdef void adam_row(
                 prefetch(first_moment + j)
                 prefetch(second_moment + j)
             j = cols[i] if cols != NULL else i
-            previous = last[j]
+            previous = step - _lag(step, last[j])
             skipped = step - previous - 1
             if skipped > 0:
                 _adam_skip(param, first_moment, second_moment, j, skipped,
                            st.step_base + previous + 1, st.catch_up,
                            st.learning_rate, epsilon)
             if stamp != NULL:
-                stamp[j] = step
+                stamp[j] = <stamp_t> step
     elif st.catch_up != NULL and step - row_last > 1:
         # The whole row skipped the same steps (it reads a dense input).
         _adam_skip_row(param, first_moment, second_moment, n,
@@ -205,8 +211,8 @@ cdef void adam_catch_up_row(
     intp_t n,
     const step_t* st,
     int32_t row_last,
-    const int32_t* last,
-    int32_t* stamp,
+    const stamp_t* last,
+    stamp_t* stamp,
 ) noexcept nogil:
     cdef intp_t j, skipped
     cdef int32_t previous, step = st.step
@@ -217,14 +223,14 @@ cdef void adam_catch_up_row(
                            st.catch_up, st.learning_rate, <floating> st.epsilon)
         return
     for j in range(n):
-        previous = last[j]
+        previous = step - _lag(step, last[j])
         skipped = step - previous
         if skipped > 0:
             _adam_skip(param, first_moment, second_moment, j, skipped,
                        st.step_base + previous + 1, st.catch_up,
                        st.learning_rate, <floating> st.epsilon)
         if stamp != NULL:
-            stamp[j] = step
+            stamp[j] = <stamp_t> step
 
 
 cdef inline void _sgd_entry(
@@ -270,8 +276,8 @@ cdef void sgd_row(
     double alpha,
     const step_t* st,
     int32_t row_last,
-    const int32_t* last,
-    int32_t* stamp,
+    const stamp_t* last,
+    stamp_t* stamp,
 ) noexcept nogil:
     cdef intp_t i, j, skipped
     cdef int32_t step = st.step
@@ -286,11 +292,11 @@ cdef void sgd_row(
                 prefetch(param + j)
                 prefetch(velocity + j)
             j = cols[i] if cols != NULL else i
-            skipped = step - last[j] - 1
+            skipped = _lag(step, last[j]) - 1
             if skipped > 0:
                 _sgd_skip(param, velocity, j, skipped, st.catch_up)
             if stamp != NULL:
-                stamp[j] = step
+                stamp[j] = <stamp_t> step
     elif st.catch_up != NULL and step - row_last > 1:
         _sgd_skip_row(param, velocity, n, step - row_last - 1, st.catch_up)
     if cols == NULL:
@@ -314,8 +320,8 @@ cdef void sgd_catch_up_row(
     intp_t n,
     const step_t* st,
     int32_t row_last,
-    const int32_t* last,
-    int32_t* stamp,
+    const stamp_t* last,
+    stamp_t* stamp,
 ) noexcept nogil:
     cdef intp_t j, skipped
     cdef int32_t step = st.step
@@ -324,11 +330,11 @@ cdef void sgd_catch_up_row(
             _sgd_skip_row(param, velocity, n, step - row_last, st.catch_up)
         return
     for j in range(n):
-        skipped = step - last[j]
+        skipped = _lag(step, last[j])
         if skipped > 0:
             _sgd_skip(param, velocity, j, skipped, st.catch_up)
         if stamp != NULL:
-            stamp[j] = step
+            stamp[j] = <stamp_t> step
 
 
 cdef class CatchUp:
@@ -367,7 +373,7 @@ def _adam_rows(
     double beta_2,
     double epsilon,
     const int32_t[::1] row_last=None,
-    int32_t[:, ::1] last=None,
+    stamp_t[:, ::1] last=None,
     const int32_t[::1] cols=None,
     bint catch_up=True,
     bint flush=False,
@@ -376,13 +382,14 @@ def _adam_rows(
     given rows: a test entry point.
 
     ``row_last`` (one per row of ``param``; default ``step - 1``) or ``last``
-    (one per entry, stamped) give the entries' previous steps; ``cols``, if
+    (one per entry, stamped modulo 2**16) give the entries' previous steps;
+    ``cols``, if
     given, restricts every row's update to those entries.
     """
     cdef intp_t i, r
     cdef intp_t n = param.shape[1] if cols is None else cols.shape[0]
     cdef const int32_t* cols_ptr = NULL if cols is None else &cols[0]
-    cdef int32_t* last_ptr
+    cdef stamp_t* last_ptr
     cdef CatchUp tables = CatchUp(
         catch_up_tables("adam", beta_1, beta_2) if catch_up else None)
     cdef step_t st = step_t(

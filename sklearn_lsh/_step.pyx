@@ -63,7 +63,7 @@ from ._optimizers cimport (
     step_t,
 )
 from ._selection cimport choose_active
-from ._typedefs cimport int32_t, int64_t, intp_t, uint64_t
+from ._typedefs cimport int32_t, int64_t, intp_t, stamp_t, uint64_t
 
 cdef int32_t INT32_MAX = 2147483647
 
@@ -486,8 +486,8 @@ cdef void _step_row(const network_t* net, int l, int32_t k, floating* grad,
     cdef layer_t* layer = &net.layers[l]
     cdef intp_t n_in = layer.n_in
     cdef floating* W = <floating*> layer.weights + k * n_in
-    cdef int32_t* last = NULL
-    cdef int32_t* stamp = NULL
+    cdef stamp_t* last = NULL
+    cdef stamp_t* stamp = NULL
     cdef int32_t row_last = layer.row_last[k]
     # Each entry's last step: its own in a hashed layer, its input's in a dense
     # one (stamped after the whole layer is stepped), else the row's.
@@ -552,7 +552,7 @@ cdef inline void _copy_to_transposed(layer_t* layer, int32_t k, const floating* 
 
 
 cdef void _stamp_inputs(const network_t* net, int l, const batch_t* b,
-                        int32_t step, floating tag) noexcept nogil:
+                        stamp_t step, floating tag) noexcept nogil:
     """Stamp the inputs a dense layer's rows were stepped on with ``step``."""
     cdef layer_t* layer = &net.layers[l]
     cdef const floating* in_dense
@@ -692,7 +692,7 @@ cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                                layer.touched[t] if layer.hashed else <int32_t> t,
                                b, st, &net.scratch[tid], tag)
         if layer.col_last != NULL:
-            _stamp_inputs(net, l, b, st.step, tag)
+            _stamp_inputs(net, l, b, <stamp_t> st.step, tag)
     return True
 
 
@@ -703,8 +703,8 @@ cdef void catch_up(network_t* net, const step_t* st, const unsigned char* layers
     cdef intp_t k, n_in
     cdef int l
     cdef layer_t* layer
-    cdef int32_t* last
-    cdef int32_t* stamp
+    cdef stamp_t* last
+    cdef stamp_t* stamp
     for l in range(net.n_layers):
         if layers != NULL and not layers[l]:
             continue
@@ -741,4 +741,4 @@ cdef void catch_up(network_t* net, const step_t* st, const unsigned char* layers
                                     NULL, n_in)
         if layer.col_last != NULL:
             for k in range(n_in):
-                layer.col_last[k] = st.step
+                layer.col_last[k] = <stamp_t> st.step

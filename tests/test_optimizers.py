@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 from sklearn_lsh._optimizers import _adam_rows, _sgd_rows, catch_up_tables
+
+from sklearn_lsh import LSHMLPRegressor
 
 
 def _adam(W, m, v, t):
@@ -87,20 +90,27 @@ def test_adam_catch_up_follows_dense_adam_through_skipped_steps(base):
             assert np.array_equal(W3[r], W2[r])
 
 
-def test_adam_catch_up_of_entries_and_flush():
-    """Each entry's own last step; a flush takes the skipped steps only."""
+@pytest.mark.parametrize("offset", [0, 2**16 - 4, 3 * 2**16 - 6])
+def test_adam_catch_up_of_entries_and_flush(offset):
+    """Each entry's own last step; a flush takes the skipped steps only.
+
+    The worker's steps are ``offset`` later and the global steps the same:
+    stamps kept modulo 2**16 give the same lags across a wrap (``offset`` 2**16
+    - 4: the step is 3 past it, some entries' last steps before it).
+    """
     W, grad, m, v = _state((3, 4), np.float64, seed=2)
     base, step = 4000, 7
     last = np.array([[6, 3, 0, 6], [1, 1, 5, 2], [6, 6, 6, 6]], dtype=np.int32)
+    stamps = ((last + offset) % 2**16).astype(np.uint16)
     rows = np.arange(3, dtype=np.int64)
     cols = np.array([1, 2], dtype=np.int32)
-    W2, m2, v2, last2 = W.copy(), m.copy(), v.copy(), last.copy()
-    _adam_rows(W2, m2, v2, grad.copy(), rows, step, base, 1.0, 0.0, 0.01, 0.9,
-               0.999, 1e-8, last=last2, cols=cols)
+    W2, m2, v2, last2 = W.copy(), m.copy(), v.copy(), stamps.copy()
+    _adam_rows(W2, m2, v2, grad.copy(), rows, step + offset, base - offset, 1.0,
+               0.0, 0.01, 0.9, 0.999, 1e-8, last=last2, cols=cols)
     # Stepped entries are stamped; the others keep their values and steps.
-    assert np.all(last2[:, cols] == step)
+    assert np.all(last2[:, cols] == (step + offset) % 2**16)
     rest = [0, 3]
-    assert np.array_equal(last2[:, rest], last[:, rest])
+    assert np.array_equal(last2[:, rest], stamps[:, rest])
     assert np.array_equal(W2[:, rest], W[:, rest])
     for r in rows:
         for j in cols:
@@ -114,9 +124,9 @@ def test_adam_catch_up_of_entries_and_flush():
                                        rtol=1e-4)
     # The flush brings every entry to the end of `step` without a gradient.
     W4, m4, v4, last4 = W2.copy(), m2.copy(), v2.copy(), last2.copy()
-    _adam_rows(W4, m4, v4, np.zeros_like(W), rows, step, base, 1.0, 0.0, 0.01,
-               0.9, 0.999, 1e-8, last=last4, flush=True)
-    assert np.all(last4 == step)
+    _adam_rows(W4, m4, v4, np.zeros_like(W), rows, step + offset, base - offset,
+               1.0, 0.0, 0.01, 0.9, 0.999, 1e-8, last=last4, flush=True)
+    assert np.all(last4 == (step + offset) % 2**16)
     assert np.array_equal(W4[:, cols], W2[:, cols])  # already there
     for r in rows:
         for j in rest:
@@ -189,3 +199,24 @@ def test_catch_up_tables():
     assert catch_up_tables("adam", 0.0, 0.0) is None
     assert np.all(catch_up_tables("adam", 0.0, 0.5)["shift"] == 0)
     assert catch_up_tables("sgd", momentum=0.0) is None
+
+
+def test_weights_lagging_2_16_steps_are_caught_up_in_time():
+    """Stamps count steps modulo 2**16: a weight whose input is seen at the
+    first step and again 65,526 steps later (one call of batch size 1) takes
+    the same steps as when a second call splits that lag (each call ends
+    with every weight caught up, so neither lags 2**16). Without the worker's
+    catch-up every STAMP_PERIOD steps, the lag reads as 90 steps (0.026 off)."""
+    n = 2**16 + 100
+    rows = np.r_[np.arange(n), 0, n - 10]
+    cols = np.r_[np.zeros(n, dtype=int), 1, 1]  # feature 1 in two rows only
+    X = sp.csr_matrix((np.ones(n + 2), (rows, cols)), shape=(n, 2))
+    y = np.random.RandomState(0).normal(size=n) * 0.1
+    y[n - 10] = 3.0
+    params = dict(hidden_layer_sizes=(3,), batch_size=1, shuffle=False, alpha=0.0,
+                  active_fraction=1.0, random_state=0)
+    one = LSHMLPRegressor(**params).partial_fit(X, y)
+    two = LSHMLPRegressor(**params).partial_fit(X[:40_000], y[:40_000])
+    two.partial_fit(X[40_000:], y[40_000:])
+    for got, expected in zip(one.coefs_, two.coefs_):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
