@@ -27,7 +27,7 @@ from ._common cimport (
     scratch_t,
 )
 from ._hashing cimport HashFunctions, scratch_size
-from ._optimizers cimport GRADIENT, CatchUp, step_t
+from ._optimizers cimport GRADIENT, CatchUp, set_step, step_t
 from ._step cimport catch_up, train_batch
 from ._tables cimport THRESHOLD, TOPK, UNION, HashTables
 from ._typedefs cimport int32_t, int64_t, intp_t, key_t, stamp_t, uint64_t
@@ -567,8 +567,8 @@ cdef class BatchTrainer:
         st.epsilon = float(params.get("epsilon", 1e-8))
         st.momentum = momentum
         st.nesterov = nesterov
-        st.step = self.step
         st.step_base = self.step_base
+        set_step(st, self.step)
         st.catch_up = self._catch_up.pointer()
         return st
 
@@ -686,7 +686,7 @@ cdef class BatchTrainer:
         # Counted once the batch is sure to run: a refused call takes no step.
         if training and st.solver != GRADIENT:
             self.step += 1
-            st.step = self.step
+            set_step(&st, self.step)
         self.diverged = not self._kernel(False, &st)
         if self.diverged and training and st.solver != GRADIENT:
             self.step -= 1

@@ -158,9 +158,7 @@ cdef void adam_row(
 ) noexcept nogil:
     cdef intp_t i, j, skipped
     cdef int32_t previous, step = st.step
-    cdef int64_t t = st.step_base + step
-    cdef floating lr = <floating> (st.learning_rate * sqrt(1.0 - st.beta_2 ** t)
-                                   / (1.0 - st.beta_1 ** t))
+    cdef floating lr = <floating> st.adam_lr
     cdef floating scale = <floating> st.scale
     cdef floating alpha_ = <floating> alpha
     cdef floating beta_1 = <floating> st.beta_1
@@ -395,7 +393,8 @@ def _adam_rows(
     cdef step_t st = step_t(
         solver=ADAM, scale=scale, alpha=alpha, learning_rate=learning_rate, beta_1=beta_1,
         beta_2=beta_2, epsilon=epsilon, momentum=0.0, nesterov=False, step=step,
-        step_base=step_base, catch_up=tables.pointer())
+        step_base=step_base, catch_up=tables.pointer(), adam_lr=0.0)
+    set_step(&st, step)
     for i in range(rows.shape[0]):
         r = rows[i]
         last_ptr = NULL if last is None else &last[r, 0]
@@ -441,7 +440,7 @@ def _sgd_rows(
     cdef step_t st = step_t(
         solver=SGD, scale=scale, alpha=alpha, learning_rate=learning_rate, beta_1=0.0,
         beta_2=0.0, epsilon=0.0, momentum=momentum, nesterov=nesterov, step=step,
-        step_base=0, catch_up=tables.pointer())
+        step_base=0, catch_up=tables.pointer(), adam_lr=0.0)
     for i in range(rows.shape[0]):
         r = rows[i]
         if flush:
