@@ -175,8 +175,15 @@ cdef inline void gemm(char transa, char transb, intp_t m, intp_t n, intp_t k,
 
 cdef inline floating gather_dot(const floating* w, const int32_t* ids,
                                 const floating* vals, intp_t n) noexcept nogil:
-    cdef intp_t t
-    cdef floating s = 0
-    for t in range(n):
-        s += w[ids[t]] * vals[t]
-    return s
+    # Four running sums: one would wait on the previous addition at every
+    # entry (a few hundred per row of an image's non-zeros).
+    cdef intp_t t, n4 = n - n % 4
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    for t in range(0, n4, 4):
+        s0 += w[ids[t]] * vals[t]
+        s1 += w[ids[t + 1]] * vals[t + 1]
+        s2 += w[ids[t + 2]] * vals[t + 2]
+        s3 += w[ids[t + 3]] * vals[t + 3]
+    for t in range(n4, n):
+        s0 += w[ids[t]] * vals[t]
+    return (s0 + s1) + (s2 + s3)
