@@ -47,6 +47,10 @@ cdef struct layer_t:
     # Tables over centered queries: [x - query_center, 1] is hashed (the
     # family has n_in + 1 features); NULL otherwise.
     const void* query_center     # (n_in,)
+    # Float32 SimHash tables over a dense input: the batch's query keys,
+    # (batch, n_tables), hashed SIMHASH_BLOCK slots at a time by one matrix
+    # product before the slots' forward passes (see _step); NULL otherwise.
+    key_t* batch_keys
     void* weights                # (n_out, n_in): a neuron's weights contiguous
     # Exact layers over a sparse input: the weights again, (n_in, n_out), so
     # that scoring every neuron streams one row per non-zero input instead of
@@ -97,9 +101,11 @@ cdef struct scratch_t:
     void* exact_scores           # (n_out) input part of every neuron's score
     void* sub_coords             # (rank) a subspace layer's input coordinates
     void* query_row              # (n_in + 1) a centered query
+    float* query_block           # (SIMHASH_BLOCK, n_in + 1) queries, batch_keys
+    float* hash_acc              # (SIMHASH_BLOCK, n_hashes) their projections
     int32_t* set_marker          # active-set membership, stamped
     int32_t set_stamp
-    intp_t marker_size           # length of set_marker and query.marker
+    intp_t marker_size           # length of set_marker and query.tags
     int32_t* nz_ids              # non-zeros of a hashed layer's input
     void* nz_vals
     void* acc                    # gradient row (n_in), zero between rows

@@ -26,11 +26,13 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
 from libc.string cimport memset
+from scipy.linalg.cython_blas cimport sgemm
 
 from ._openmp_helpers cimport omp_get_thread_num
 from ._rng cimport mix64
 
 from ._openmp_helpers import per_thread_rows
+from ._threads import one_blas_thread
 from ._typedefs cimport int8_t, int32_t, int64_t, intp_t, key_t, uint64_t
 
 FAMILIES = ("simhash", "wta", "dwta", "minhash")
@@ -386,6 +388,35 @@ cdef void hash_sparse_row(
     _pack_keys(family, codes, keys)
 
 
+cdef void simhash_block(
+    const hash_family_t* family,
+    const float* X,
+    intp_t ld,
+    int n_rows,
+    float* acc,
+    int32_t* codes,
+    key_t* keys,
+    intp_t keys_ld,
+) noexcept nogil:
+    # Column-major view: acc (n_hashes x n_rows) = proj (n_hashes x d) @ X.
+    cdef int m = family.n_hashes, n = n_rows, k = family.n_features
+    cdef int lda = m, ldb = <int> ld, ldc = m
+    cdef float one = 1, zero = 0
+    cdef intp_t i
+    cdef int h
+    cdef const float* row
+    cdef int32_t* c
+    sgemm(b"N", b"N", &m, &n, &k, &one, <float*> family.proj_dense, &lda,
+          <float*> X, &ldb, &zero, acc, &ldc)
+    for i in range(n_rows):
+        row = acc + i * m
+        c = codes if keys != NULL else codes + i * m
+        for h in range(m):
+            c[h] = row[h] > 0
+        if keys != NULL:
+            _pack_keys(family, c, keys + i * keys_ld)
+
+
 # ---------------------------------------------------------------------------
 # Batches, parallel over rows with one scratch row per thread. With want_codes,
 # the codes of row i are written to codes[i] and no key is computed.
@@ -399,9 +430,22 @@ cdef void _hash_dense_batch(
     bint want_codes,
     int n_threads,
 ) noexcept nogil:
-    cdef intp_t i
+    cdef intp_t i, i0, n_rows = X.shape[0]
     cdef int tid
-    for i in prange(X.shape[0], schedule="static", num_threads=n_threads):
+    if floating is float:
+        if simhash_by_product(fam):
+            for i in prange((n_rows + SIMHASH_BLOCK - 1) // SIMHASH_BLOCK,
+                            schedule="static", num_threads=n_threads):
+                tid = omp_get_thread_num()
+                i0 = i * SIMHASH_BLOCK
+                simhash_block(fam, &X[i0, 0], X.shape[1],
+                              <int> min(SIMHASH_BLOCK, n_rows - i0),
+                              <float*> &scratch[tid, 0],
+                              &codes[i0 if want_codes else tid, 0],
+                              NULL if want_codes else &keys[i0, 0],
+                              keys.shape[1])
+            return
+    for i in prange(n_rows, schedule="static", num_threads=n_threads):
         tid = omp_get_thread_num()
         if want_codes:
             _dense_codes(fam, &X[i, 0], &scratch[tid, 0], &codes[i, 0])
@@ -776,7 +820,11 @@ cdef class HashFunctions:
         sparse = isinstance(X, tuple)
         n_rows = X[2].shape[0] - 1 if sparse else X.shape[0]
         cdef int n_hashes = self.c.n_hashes
-        scratch = per_thread_rows(n_threads, scratch_size(&self.c), np.float64)
+        cdef intp_t size = scratch_size(&self.c)
+        if not sparse and X.dtype == np.float32 and simhash_by_product(&self.c):
+            # Float32 products of a block of rows (see simhash_block).
+            size = max(size, (SIMHASH_BLOCK * n_hashes + 1) // 2)
+        scratch = per_thread_rows(n_threads, size, np.float64)
         if want_codes:
             codes = np.zeros((n_rows, n_hashes), dtype=np.int32)
             keys = np.zeros((1, 1), dtype=np.uint32)
@@ -797,7 +845,8 @@ cdef class HashFunctions:
                 self._csr64(data, indices, indptr, scratch, codes, keys,
                             want_codes, n_threads)
         elif X.dtype == np.float32:
-            self._dense32(X, scratch, codes, keys, want_codes, n_threads)
+            with one_blas_thread():
+                self._dense32(X, scratch, codes, keys, want_codes, n_threads)
         else:
             self._dense64(X, scratch, codes, keys, want_codes, n_threads)
         return codes if want_codes else keys

@@ -26,7 +26,12 @@ from ._common cimport (
     network_t,
     scratch_t,
 )
-from ._hashing cimport HashFunctions, scratch_size
+from ._hashing cimport (
+    SIMHASH_BLOCK,
+    HashFunctions,
+    scratch_size,
+    simhash_by_product,
+)
 from ._optimizers cimport GRADIENT, CatchUp, set_step, step_t
 from ._step cimport catch_up, train_batch
 from ._tables cimport THRESHOLD, TOPK, UNION, HashTables
@@ -169,6 +174,8 @@ cdef class BatchTrainer:
     cdef CatchUp _catch_up
     cdef tuple _catch_up_key
     cdef bint _stamped              # a layer stamps its weights (stamp_t)
+    cdef bint _block_hash           # a layer hashes its queries by blocks
+    cdef list _batch_keys_tables    # per layer: the tables batch_keys fits, or 0
     cdef int32_t _caught_up         # step of the last catch-up of every layer
 
     def __cinit__(self):
@@ -204,6 +211,8 @@ cdef class BatchTrainer:
         self._hashing = [None] * len(layers)
         self._scratch_hash = self._scratch_hashes = self._scratch_tables = 1
         self._scratch_rank = 1
+        self._block_hash = False
+        self._batch_keys_tables = [0] * len(layers)
         self.n_active, self.macs, self.activations, self.active_ids = [], [], [], []
         self.last_steps = []
         self.net.n_layers = len(layers)
@@ -269,6 +278,14 @@ cdef class BatchTrainer:
                         self._keep.append(center)
                     self._grow_hash_scratch(hashing.functions)
                     self._set_hashing(l, hashing.functions, hashing.tables)
+                    if self.float32 and not self._reads_sparse(l) and \
+                            simhash_by_product(&(<HashFunctions> hashing.functions).c):
+                        keys = np.zeros((batch_size, hashing.functions.n_tables),
+                                        dtype=np.uint32)
+                        c.batch_keys = <key_t*> _ptr(keys)
+                        self._keep.append(keys)
+                        self._batch_keys_tables[l] = hashing.functions.n_tables
+                        self._block_hash = True
             c.width = width
             # A dense X is gathered for the first layer; a worker built for
             # CSR batches keeps its first layer per sample.
@@ -390,12 +407,16 @@ cdef class BatchTrainer:
             "hash": (self._scratch_hash, np.float64),
             "codes": (self._scratch_hashes, np.int32),
             "keys": (self._scratch_tables, np.uint32),
-            "marker": (max_n, np.int32), "counts": (max_n, np.int32),
-            "candidates": (max_n, np.int32), "retrieved": (max_n, np.int32),
+            "tags": (max_n, np.int32), "counts": (max_n, np.int32),
+            "candidates": (max_n + 1, np.int32), "retrieved": (max_n, np.int32),
             "scores": (max_n, np.float64),
             "exact_scores": (max_n, self.dtype),
             "sub_coords": (self._scratch_rank, self.dtype),
             "query_row": (max_in + 1, self.dtype),
+            "query_block": (SIMHASH_BLOCK * (max_in + 1)
+                            if self._block_hash else 1, np.float32),
+            "hash_acc": (SIMHASH_BLOCK * self._scratch_hashes
+                         if self._block_hash else 1, np.float32),
             "set_marker": (max_n, np.int32),
             "nz_ids": (max(max_in, max_n), np.int32),
             "nz_vals": (max(max_in, max_n), self.dtype),
@@ -411,7 +432,7 @@ cdef class BatchTrainer:
             s.hash_scratch = <double*> _ptr(rows["hash"][tid])
             s.codes = <int32_t*> _ptr(rows["codes"][tid])
             s.keys = <key_t*> _ptr(rows["keys"][tid])
-            s.query.marker = <int32_t*> _ptr(rows["marker"][tid])
+            s.query.tags = <int32_t*> _ptr(rows["tags"][tid])
             s.query.counts = <int32_t*> _ptr(rows["counts"][tid])
             s.query.candidates = <int32_t*> _ptr(rows["candidates"][tid])
             s.query.stamp = 0
@@ -420,6 +441,8 @@ cdef class BatchTrainer:
             s.exact_scores = _ptr(rows["exact_scores"][tid])
             s.sub_coords = _ptr(rows["sub_coords"][tid])
             s.query_row = _ptr(rows["query_row"][tid])
+            s.query_block = <float*> _ptr(rows["query_block"][tid])
+            s.hash_acc = <float*> _ptr(rows["hash_acc"][tid])
             s.set_marker = <int32_t*> _ptr(rows["set_marker"][tid])
             s.set_stamp = 0
             s.marker_size = max_n
@@ -457,6 +480,12 @@ cdef class BatchTrainer:
             raise ValueError(
                 f"the hash functions of layer {l} need more scratch than this "
                 "worker was built with; build a new worker."
+            )
+        if c.batch_keys != NULL and functions.n_tables != self._batch_keys_tables[l]:
+            raise ValueError(
+                f"layer {l} hashes its batches' queries into "
+                f"{self._batch_keys_tables[l]} tables; functions of "
+                f"{functions.n_tables} need a new worker."
             )
         c.family = &functions.c
         c.tables = &tables.c

@@ -20,11 +20,11 @@ from libc.string cimport memcpy, memset
 from cython cimport floating
 
 from ._common cimport axpy, dot, gather_dot, layer_t, scratch_t
-from ._hashing cimport hash_dense_row, hash_sparse_row
+from ._hashing cimport hash_dense_row, hash_sparse_row, simhash_by_product
 from ._openmp_helpers cimport omp_get_wtime
 from ._rng cimport splitmix64
-from ._tables cimport query_row
-from ._typedefs cimport int32_t, int64_t, intp_t, uint64_t
+from ._tables cimport query_row, stamps_exhausted
+from ._typedefs cimport int32_t, int64_t, intp_t, key_t, uint64_t
 
 cdef int32_t INT32_MAX = 2147483647
 # Entries of the sample that sets a selection's first threshold.
@@ -247,6 +247,7 @@ cdef intp_t _dense_nonzeros(const floating* x, intp_t n, scratch_t* s) noexcept 
 
 cdef intp_t _retrieve(
     const layer_t* layer,
+    intp_t ii,
     const floating* in_dense,
     const int32_t* in_ids,
     const floating* in_vals,
@@ -258,17 +259,21 @@ cdef intp_t _retrieve(
 
     A sparse input enters the hash by its non-zeros only, which are also
     left in s.nz_ids / s.nz_vals for the ranking. A dense input of a layer
-    with a query center is hashed as [x - center, 1].
+    with a query center is hashed as [x - center, 1]. A layer with batch_keys
+    has its keys hashed already, in row ii of them.
     """
     cdef intp_t nnz = 0, j
     cdef floating* query = <floating*> s.query_row
     cdef const floating* center = <const floating*> layer.query_center
-    # The markers serve layers of several widths: clear them whole before a
-    # stamp wraps (query_row alone would clear only this layer's range).
-    if s.query.stamp >= INT32_MAX - 2:
-        memset(s.query.marker, 0, s.marker_size * sizeof(int32_t))
+    # The tags serve layers of several widths: clear them whole before the
+    # stamps run out (query_row alone would clear only this layer's range).
+    if stamps_exhausted(s.query.stamp, layer.tables.n_tables):
+        memset(s.query.tags, 0, s.marker_size * sizeof(int32_t))
         s.query.stamp = 0
-    if in_ids == NULL and center != NULL:
+    if layer.batch_keys != NULL and simhash_by_product(layer.family):
+        memcpy(s.keys, layer.batch_keys + ii * layer.family.n_tables,
+               layer.family.n_tables * sizeof(key_t))
+    elif in_ids == NULL and center != NULL:
         for j in range(layer.n_in):
             query[j] = in_dense[j] - center[j]
         query[layer.n_in] = 1
@@ -415,7 +420,8 @@ cdef intp_t choose_active(
         rank_macs[0] += layer.rank * (layer.n_out + nnz)
     else:
         start = omp_get_wtime()
-        n_candidates = _retrieve(layer, in_dense, in_ids, in_vals, in_n, s, &nnz)
+        n_candidates = _retrieve(layer, ii, in_dense, in_ids, in_vals, in_n, s,
+                                 &nnz)
         hash_seconds[0] += omp_get_wtime() - start
         # Padding depends on the batch seed and the sample's own keys, not on
         # its place in the batch: equal rows get equal active sets (so a weight

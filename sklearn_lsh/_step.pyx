@@ -52,7 +52,8 @@ from ._common cimport (
     network_t,
     scratch_t,
 )
-from ._openmp_helpers cimport omp_get_thread_num
+from ._hashing cimport SIMHASH_BLOCK, simhash_block, simhash_by_product
+from ._openmp_helpers cimport omp_get_thread_num, omp_get_wtime
 from ._optimizers cimport (
     ADAM,
     GRADIENT,
@@ -251,6 +252,40 @@ cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
                                           in_n)
     layer.macs[ii] = layer_macs
     _activate(layer.activation, out, n_act)
+
+
+cdef inline bint _keys_by_block(const layer_t* layer) noexcept nogil:
+    """Whether layer l's query keys come from _hash_block (see batch_keys)."""
+    return layer.batch_keys != NULL and simhash_by_product(layer.family)
+
+
+cdef void _hash_block(const network_t* net, const batch_t* b, int l, intp_t i0,
+                      scratch_t* s) noexcept nogil:
+    """The keys of slots i0 to i0 + SIMHASH_BLOCK of layer l's (float32, dense)
+    queries, [x - query_center, 1] or x, by one product with the projections:
+    a layer's hashing per sample was a pass over all of them per sample."""
+    cdef const layer_t* layer = &net.layers[l]
+    cdef intp_t i1 = min(i0 + SIMHASH_BLOCK, b.n_samples), ii, j
+    cdef intp_t n_in = layer.n_in, L = layer.family.n_tables
+    cdef intp_t width = n_in + (layer.query_center != NULL)
+    cdef const float* center = <const float*> layer.query_center
+    cdef const float* x
+    cdef const int32_t* unused_ids
+    cdef const float* unused_vals
+    cdef float* q
+    cdef double start = omp_get_wtime()
+    for ii in range(i0, i1):
+        _input_row(net, l, ii, b, &x, &unused_ids, &unused_vals)
+        q = s.query_block + (ii - i0) * width
+        if center != NULL:
+            for j in range(n_in):
+                q[j] = x[j] - center[j]
+            q[n_in] = 1
+        else:
+            memcpy(q, x, n_in * sizeof(float))
+    simhash_block(layer.family, s.query_block, width, <int> (i1 - i0), s.hash_acc,
+                  s.codes, layer.batch_keys + i0 * L, L)
+    b.hash_seconds[i0] += omp_get_wtime() - start
 
 
 cdef inline bint _gemm(const network_t* net, int l, const batch_t* b) noexcept nogil:
@@ -640,6 +675,14 @@ cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
             for t in prange(n_blocks, schedule="static", num_threads=net.n_threads):
                 _forward_block(net, b, l, t * GEMM_BLOCK, tag)
         else:
+            if floating is float:
+                if _keys_by_block(&net.layers[l]):
+                    for t in prange((b.n_samples + SIMHASH_BLOCK - 1)
+                                    // SIMHASH_BLOCK, schedule="static",
+                                    num_threads=net.n_threads):
+                        tid = omp_get_thread_num()
+                        _hash_block(net, b, l, t * SIMHASH_BLOCK,
+                                    &net.scratch[tid])
             for ii in prange(b.n_samples, schedule="static",
                              num_threads=net.n_threads):
                 tid = omp_get_thread_num()

@@ -1,5 +1,5 @@
 # L hash tables in CSR layout: per table, bucket offsets and neuron ids.
-from ._typedefs cimport int32_t, intp_t, key_t, uint64_t
+from ._typedefs cimport int32_t, int64_t, intp_t, key_t, uint64_t
 
 cdef enum:
     UNION = 0
@@ -15,13 +15,20 @@ cdef struct tables_t:
     const int32_t* offsets
     const int32_t* ids     # (L, n_items); a table with capacity uses a prefix
 
-# Per-thread query state; arrays of n_items int32 owned by the caller.
-# marker must start all zero and stamp at 0; query_row advances stamp.
+# Per-thread query state; int32 arrays owned by the caller: tags and counts of
+# n_items, candidates of n_items + 1. tags must start all zero and stamp at 0;
+# every tag stays <= stamp, which query_row advances by n_tables a query.
 cdef struct query_scratch_t:
-    int32_t* marker
+    int32_t* tags
     int32_t* counts
     int32_t* candidates
     int32_t stamp
+
+
+cdef inline bint stamps_exhausted(int32_t stamp, int n_tables) noexcept nogil:
+    """Whether a query of n_tables tables would pass INT32_MAX (and clears the
+    tags first)."""
+    return <int64_t> stamp + n_tables >= 2147483647
 
 
 cdef class HashTables:
@@ -48,9 +55,8 @@ cdef class HashTables:
 # most frequent ids across the tables; ties by first appearance), THRESHOLD
 # (ids found in at least min_count tables, in first-appearance order, at most
 # budget). budget <= 0 means no limit. Returns the number written.
-# Only out[0:n] is written. On return marker[id] == stamp exactly for the ids in
-# out[0:n] (the caller may add ids, e.g. true labels, by checking and setting
-# marker[id] = stamp); counts is scratch. Keys are masked to n_buckets - 1.
+# Only out[0:n] is written; tags, counts and candidates are scratch. Keys are
+# masked to n_buckets - 1.
 cdef intp_t query_row(
     const tables_t* tables,
     const key_t* keys,

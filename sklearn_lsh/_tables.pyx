@@ -18,9 +18,19 @@ from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
+from ._prefetch cimport prefetch
+
 from cython cimport floating
 
-from ._hashing cimport HashFunctions, hash_dense_row, hash_family_t, scratch_size
+from ._hashing cimport (
+    SIMHASH_BLOCK,
+    HashFunctions,
+    hash_dense_row,
+    hash_family_t,
+    scratch_size,
+    simhash_block,
+    simhash_by_product,
+)
 from ._openmp_helpers cimport omp_get_thread_num
 from ._rng cimport splitmix64
 from ._typedefs cimport (
@@ -29,12 +39,18 @@ from ._typedefs cimport (
 
 from ._hashing import _check_int
 from ._openmp_helpers import _openmp_effective_n_threads, per_thread_rows
+from ._threads import one_blas_thread
 
 cdef enum:
     FIFO = 0
     RESERVOIR = 1
 
 cdef int32_t INT32_MAX = 2147483647
+
+# Histograms a top-k query counts into (see query_row).
+cdef enum:
+    HIST_LANES = 4
+
 cdef dict _POLICIES = {"fifo": FIFO, "reservoir": RESERVOIR}
 cdef dict _STRATEGIES = {"union": UNION, "topk": TOPK, "threshold": THRESHOLD}
 
@@ -202,92 +218,120 @@ cdef intp_t query_row(
     cdef intp_t N = tables.n_items
     cdef intp_t k, n = 0, n_cand = 0, limit, size
     cdef const int32_t* bucket
-    cdef int32_t item, stamp, acc, h
-    cdef int32_t* marker = scratch.marker
+    cdef const int32_t* next_bucket
+    cdef intp_t next_size = 0
+    cdef int32_t item, base, tag, fresh, acc, h, least
+    cdef int32_t* tags = scratch.tags
     cdef int32_t* counts = scratch.counts
     cdef int32_t* candidates = scratch.candidates
     cdef int32_t* hist
 
-    # A fresh stamp marks this query's ids: no clearing between queries.
-    if scratch.stamp >= INT32_MAX - 1:
-        memset(marker, 0, N * sizeof(int32_t))
+    # This query's tags are base .. base + L - 1, above every older one: no
+    # clearing between queries.
+    if stamps_exhausted(scratch.stamp, L):
+        memset(tags, 0, N * sizeof(int32_t))
         scratch.stamp = 0
-    scratch.stamp += 1
-    stamp = scratch.stamp
+    base = scratch.stamp + 1
+    scratch.stamp += L
 
     if strategy == UNION:
         for t in range(L):
             bucket = _bucket(tables, t, keys[t], &size)
             for k in range(size):
                 item = bucket[k]
-                if marker[item] != stamp:
-                    marker[item] = stamp
+                if tags[item] < base:
+                    tags[item] = base
                     out[n] = item
                     n += 1
                     if n == budget:
                         return n
         return n
 
-    # TOPK and THRESHOLD: count each candidate across the L buckets.
+    # TOPK and THRESHOLD: an id's tag is base + its count - 1. One tag per id
+    # (not a mark and a count) and no branch: the first sight of an id is a
+    # coin flip a branch would mispredict.
+    bucket = _bucket(tables, 0, keys[0], &size)
     for t in range(L):
-        bucket = _bucket(tables, t, keys[t], &size)
+        next_bucket = _bucket(tables, t + 1, keys[t + 1], &next_size) if t + 1 < L else bucket
+        prefetch(next_bucket)
         for k in range(size):
             item = bucket[k]
-            if marker[item] != stamp:
-                marker[item] = stamp
-                counts[item] = 1
-                candidates[n_cand] = item
-                n_cand += 1
-            else:
-                counts[item] += 1
+            tag = tags[item]
+            candidates[n_cand] = item
+            fresh = -<int32_t> (tag < base)     # all ones for a new id
+            n_cand += fresh & 1
+            tags[item] = ((tag & ~fresh) | ((base - 1) & fresh)) + 1
+        bucket, size = next_bucket, next_size
+    for k in range(n_cand):
+        counts[k] = tags[candidates[k]] - base + 1
 
     if strategy == THRESHOLD:
         for k in range(n_cand):
-            item = candidates[k]
-            if (budget <= 0 or n < budget) and counts[item] >= min_count:
-                out[n] = item
+            if (budget <= 0 or n < budget) and counts[k] >= min_count:
+                out[n] = candidates[k]
                 n += 1
-            else:
-                # Unmark: marker == stamp means "in out".
-                marker[item] = stamp - 1
         return n
 
     # TOPK: stable counting sort of the candidates by descending count
     # (counts <= L), writing only the first `limit` positions.
     limit = n_cand if budget <= 0 or budget > n_cand else budget
-    if N > L:
-        # The marks are no longer needed: marker[0:L + 1] serves as the
-        # histogram, stored negated so that it never equals a stamp (>= 1).
-        hist = marker
-        for c in range(L + 1):
-            hist[c] = 0
-        for k in range(n_cand):
-            hist[counts[candidates[k]]] -= 1
+    if N >= HIST_LANES * (L + 1):
+        # The tags are no longer needed: tags[0:HIST_LANES * (L + 1)] hold
+        # the histograms, then go back to 0 (below every later base). Most
+        # counts are equal (1): lanes of their own spare the increments of
+        # one entry from waiting on each other.
+        hist = tags
+        memset(hist, 0, HIST_LANES * (L + 1) * sizeof(int32_t))
+        k = 0
+        while k + HIST_LANES <= n_cand:
+            for c in range(HIST_LANES):
+                hist[c * (L + 1) + counts[k + c]] += 1
+            k += HIST_LANES
+        while k < n_cand:
+            hist[counts[k]] += 1
+            k += 1
+        for c in range(1, HIST_LANES):
+            for h in range(L + 1):
+                hist[h] += hist[c * (L + 1) + h]
+        # The least count in the top `limit`: ids of higher counts go first
+        # (by count), then the first ids of that count, in order.
         acc = 0
-        for c in range(L, 0, -1):
-            h = -hist[c]
-            hist[c] = -acc      # first position of count c
-            acc += h
+        least = L
+        while least > 1 and acc + hist[least] < limit:
+            acc += hist[least]
+            least -= 1
+        n = acc
         for k in range(n_cand):
-            item = candidates[k]
-            c = counts[item]
-            h = -hist[c]
-            hist[c] -= 1
-            if h < limit:
-                out[h] = item
-        for c in range(L + 1):
-            hist[c] = stamp - 1
+            if n == limit:
+                break
+            out[n] = candidates[k]
+            n += counts[k] == least
+        # The ids above it (fewer than limit), moved to the front, placed by
+        # a counting sort. Most ids are below it: no pass places them all.
+        acc = 0
+        for c in range(L, least, -1):
+            h = hist[c]
+            hist[c] = acc
+            acc += h
+        n = 0
+        for k in range(n_cand):
+            c = counts[k]
+            candidates[n] = candidates[k]
+            counts[n] = c
+            n += c > least
+        for k in range(n):
+            c = counts[k]
+            h = hist[c]
+            hist[c] = h + 1
+            out[h] = candidates[k]
+        memset(hist, 0, HIST_LANES * (L + 1) * sizeof(int32_t))
     else:
         # Fewer ids than tables: a scan per count costs at most L * N.
         for c in range(L, 0, -1):
             for k in range(n_cand):
-                if n < limit and counts[candidates[k]] == c:
+                if n < limit and counts[k] == c:
                     out[n] = candidates[k]
                     n += 1
-    for k in range(n_cand):
-        marker[candidates[k]] = stamp - 1
-    for k in range(limit):
-        marker[out[k]] = stamp
     return limit
 
 
@@ -311,12 +355,39 @@ cdef void _keys_into_ids(
     With a center, row i less the center is hashed, and with ``last``, row i
     followed by last[i]: both through the thread's ``centered`` row, computed
     in float64 and stored in the rows' precision (float32 rows keep their fast
-    SimHash sums).
+    SimHash sums). Float32 SimHash rows go SIMHASH_BLOCK at a time through a
+    matrix product (row_keys, centered and scratch hold a block then).
     """
-    cdef intp_t i, j, t
-    cdef intp_t d = rows.shape[1]
+    cdef intp_t i, j, t, r, i0, n_block
+    cdef intp_t d = rows.shape[1], width = family.n_features
+    cdef intp_t N = rows.shape[0], L = ids.shape[0]
     cdef int tid
-    for i in prange(rows.shape[0], num_threads=n_threads, schedule="static"):
+    cdef const float* block
+    if floating is float:
+        if simhash_by_product(family):
+            for i in prange((N + SIMHASH_BLOCK - 1) // SIMHASH_BLOCK,
+                            num_threads=n_threads, schedule="static"):
+                tid = omp_get_thread_num()
+                i0 = i * SIMHASH_BLOCK
+                n_block = min(SIMHASH_BLOCK, N - i0)
+                block = &rows[i0, 0]
+                if center != NULL or last != NULL:
+                    for r in range(n_block):
+                        for j in range(d):
+                            centered[tid, r * width + j] = <floating> (
+                                rows[i0 + r, j]
+                                - (center[j] if center != NULL else 0))
+                        if last != NULL:
+                            centered[tid, r * width + d] = <floating> last[i0 + r]
+                    block = &centered[tid, 0]
+                simhash_block(family, block, width if block != &rows[i0, 0] else d,
+                              <int> n_block, <float*> &scratch[tid, 0],
+                              &codes[tid, 0], &row_keys[tid, 0], L)
+                for r in range(n_block):
+                    for t in range(L):
+                        ids[t, i0 + r] = <int32_t> row_keys[tid, r * L + t]
+            return
+    for i in prange(N, num_threads=n_threads, schedule="static"):
         tid = omp_get_thread_num()
         if center == NULL and last == NULL:
             hash_dense_row(family, &rows[i, 0], &scratch[tid, 0], &codes[tid, 0],
@@ -622,24 +693,28 @@ cdef class HashTables:
         cdef intp_t B = self.n_buckets
         cdef int n_rows = self._n_threads(n_threads, N)
         cdef int n_tabs = self._n_threads(n_threads, L)
-        # Every scratch is allocated before the tables are touched.
+        # Every scratch is allocated before the tables are touched; float32
+        # SimHash rows are hashed a block at a time (see _keys_into_ids).
+        cdef intp_t block = (SIMHASH_BLOCK if dtype == np.float32
+                             and simhash_by_product(&hf.c) else 1)
         cdef float64_t[:, ::1] scratch = per_thread_rows(
-            n_rows, max(1, scratch_size(&hf.c)), np.float64)
+            n_rows, max(1, scratch_size(&hf.c), (block * hf.c.n_hashes + 1) // 2
+                        if block > 1 else 1), np.float64)
         cdef int32_t[:, ::1] codes = per_thread_rows(n_rows, max(1, hf.c.n_hashes),
                                                      np.int32)
-        cdef key_t[:, ::1] row_keys = per_thread_rows(n_rows, L, np.uint32)
+        cdef key_t[:, ::1] row_keys = per_thread_rows(n_rows, block * L, np.uint32)
         cdef key_t[:, ::1] table_keys = per_thread_rows(n_tabs, N, np.uint32)
         cdef int32_t[:, ::1] cursor = per_thread_rows(n_tabs, B, np.int32)
         cdef int32_t[:, ::1] offsets = self.offsets
         cdef int32_t[:, ::1] ids = self.ids
         centered = per_thread_rows(
-            n_rows, max(1, hf.n_features)
+            n_rows, max(1, block * hf.n_features)
             if center is not None or last is not None else 1, dtype)
         cdef const float32_t[:, ::1] x32 = rows if dtype == np.float32 else None
         cdef const float64_t[:, ::1] x64 = rows if dtype == np.float64 else None
         cdef float32_t[:, ::1] centered32 = centered if dtype == np.float32 else None
         cdef float64_t[:, ::1] centered64 = centered if dtype == np.float64 else None
-        with nogil:
+        with one_blas_thread(), nogil:
             # Pass 1: the keys of table t go to ids[t] (the memory of the result).
             if x32 is not None:
                 _keys_into_ids(&hf.c, x32, center_ptr, last_ptr, centered32,
@@ -778,10 +853,10 @@ cdef class HashTables:
         cdef intp_t budget_c = budget
         cdef int min_count_c = min_count
         cdef intp_t out_size = N if budget_c <= 0 or budget_c > N else budget_c
-        marker_arr = per_thread_rows(n, N, np.int32)
+        tags_arr = per_thread_rows(n, N, np.int32)
         counts_arr = per_thread_rows(n, N, np.int32)
-        candidates_arr = per_thread_rows(n, N, np.int32)
-        cdef int32_t[:, ::1] marker = marker_arr
+        candidates_arr = per_thread_rows(n, N + 1, np.int32)
+        cdef int32_t[:, ::1] tags = tags_arr
         cdef int32_t[:, ::1] counts = counts_arr
         cdef int32_t[:, ::1] candidates = candidates_arr
         cdef int32_t[:, ::1] buf = per_thread_rows(n, out_size, np.int32)
@@ -798,7 +873,7 @@ cdef class HashTables:
             raise MemoryError()
         try:
             for tid in range(n):
-                scratches[tid].marker = &marker[tid, 0]
+                scratches[tid].tags = &tags[tid, 0]
                 scratches[tid].counts = &counts[tid, 0]
                 scratches[tid].candidates = &candidates[tid, 0]
                 scratches[tid].stamp = 0
@@ -879,19 +954,19 @@ cdef class HashTables:
 
 
 def _query_rows_serial(HashTables tables, keys, strategy, budget, min_count,
-                       stamp, marker_arr):
+                       stamp, tags_arr):
     """Run ``query_row`` on the rows of keys with one scratch starting from
-    ``stamp`` and ``marker_arr`` (int32, n_items, values < stamp; modified in
-    place): a test entry point for the stamp wrap-around and the marker
+    ``stamp`` and ``tags_arr`` (int32, n_items, values <= stamp; modified in
+    place): a test entry point for the stamp wrap-around and the tags
     contract. Returns the candidate lists and the final stamp."""
     cdef const key_t[:, ::1] k = tables._check_keys(keys)
     cdef intp_t N = tables.n_items
-    cdef int32_t[::1] marker = marker_arr
+    cdef int32_t[::1] tags = tags_arr
     cdef int32_t[::1] counts = np.empty(N, dtype=np.int32)
-    cdef int32_t[::1] candidates = np.empty(N, dtype=np.int32)
+    cdef int32_t[::1] candidates = np.empty(N + 1, dtype=np.int32)
     cdef int32_t[::1] out = np.empty(N, dtype=np.int32)
     cdef query_scratch_t scratch
-    scratch.marker = &marker[0]
+    scratch.tags = &tags[0]
     scratch.counts = &counts[0]
     scratch.candidates = &candidates[0]
     scratch.stamp = stamp

@@ -80,3 +80,21 @@ def effective_n_threads(n_jobs=None, work=None):
         if work is not None:
             n_threads = max(1, min(n_threads, int(work) // MIN_WORK_PER_THREAD))
     return n_threads
+
+
+_BLAS_CONTROLLER = None
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread.
+
+    Our kernels call BLAS from inside their OpenMP loops (one call per block
+    of rows per thread): a threaded BLAS there would start threads of its own
+    on cores the loop already uses. The controller is made once per process.
+    """
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")

@@ -363,10 +363,12 @@ def test_bad_parameters(kwargs, match):
 @pytest.mark.parametrize("n_features", [129, 6000])
 def test_simhash_dense_projections_hold_the_drawn_signs(n_features):
     """Up to 2**22 entries SimHash keeps its projections dense as well
-    (float32 rows are summed over them in float32); wider inputs keep the
-    sparse ones alone. Either way the codes of float32 and float64 rows are
-    the signs of the float64 projections, wherever these lie beyond float32
-    rounding of zero."""
+    (float32 rows are summed over them in float32: dense ones a block of rows
+    at a time by a matrix product, sparse ones row by row); wider inputs keep
+    the sparse ones alone. Either way the codes of float32 and float64 rows
+    are the signs of the float64 projections, wherever these lie beyond
+    float32 rounding of zero, and dense and sparse float32 rows get the same
+    codes and keys, whatever the number of rows and threads."""
     hf = HashFunctions("simhash", 8, 100, n_features, seed=0)
     nnz = hf.proj_indptr[-1]
     P = sp.csr_matrix((hf.proj_sign[:nnz].astype(np.float64), hf.proj_hash[:nnz],
@@ -388,6 +390,15 @@ def test_simhash_dense_projections_hold_the_drawn_signs(n_features):
         codes = hf._codes(Xd)
         np.testing.assert_array_equal(codes[clear], (sums > 0)[clear])
         np.testing.assert_array_equal(hf._codes(sp.csr_matrix(Xd)), codes)
+        # Whole blocks of SIMHASH_BLOCK (64) rows, a part of one, and one row.
+        for n_rows in (1, 64, 300):
+            for n_threads in (1, 2):
+                rows = Xd[-n_rows:]
+                np.testing.assert_array_equal(
+                    hf._codes(rows, n_threads=n_threads), codes[-n_rows:])
+                np.testing.assert_array_equal(
+                    hf.hash(rows, n_threads=n_threads),
+                    hf.hash(sp.csr_matrix(rows)))
 
 
 def test_simhash_ignores_bin_size():

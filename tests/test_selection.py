@@ -511,10 +511,13 @@ def test_subspace_refresh_and_early_stopping(low_rank_classes):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_centered_queries_retrieve_the_buckets_numpy_hashes(dtype, n_threads):
+@pytest.mark.parametrize("n", [40, 150])
+def test_centered_queries_retrieve_the_buckets_numpy_hashes(dtype, n_threads, n):
     """A SimHash layer over a dense hidden layer hashes [h - m, 1] (m its
-    query center) and takes the union of those buckets."""
-    sizes, n = [20, 30, 400], 40
+    query center) and takes the union of those buckets. (A float32 worker
+    hashes a batch's queries 64 slots at a time: 150 is two blocks and part
+    of a third.)"""
+    sizes = [20, 30, 400]
     specs = make_network(sizes, "relu", "softmax", dtype, (False, False), seed=7)
     config = dict(family="simhash", budget=400, n_candidates=400, n_hash_bits=5,
                   n_tables=6, bin_size=2, key_bits=5, min_active=0,

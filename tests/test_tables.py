@@ -97,7 +97,9 @@ def test_every_item_found_in_its_own_buckets():
 
 
 @pytest.mark.parametrize(
-    "n_buckets, n_tables, n_distinct", [(4, 3, 4), (16, 8, 5), (256, 20, 6)]
+    # The last: more than n_items / 4 tables, top-k's selection by scans.
+    "n_buckets, n_tables, n_distinct",
+    [(4, 3, 4), (16, 8, 5), (256, 20, 6), (8, 40, 3)],
 )
 @pytest.mark.parametrize("strategy", ["union", "topk", "threshold"])
 @pytest.mark.parametrize("budget", [None, 1, 7, 40])
@@ -127,7 +129,7 @@ def test_query_matches_reference(n_buckets, n_tables, n_distinct, strategy, budg
 
 
 def test_topk_fewer_items_than_tables():
-    # N <= L takes the fallback selection path of query_row.
+    # N <= L: query_row's top-k by scans, as for any N < 4 (L + 1).
     rng = np.random.default_rng(1)
     n_items, n_tables, n_buckets = 4, 9, 2
     keys = random_keys(rng, n_items, n_tables, n_buckets)
@@ -150,7 +152,7 @@ def test_query_empty_and_unbuilt():
 @pytest.mark.parametrize(
     "strategy, budget", [("union", None), ("topk", 5), ("threshold", None)]
 )
-def test_query_row_stamp_wraparound_and_marker_contract(strategy, budget):
+def test_query_row_stamp_wraparound_and_tags_contract(strategy, budget):
     rng = np.random.default_rng(2)
     n_items, n_tables, n_buckets = 300, 6, 16
     keys = random_keys(rng, n_items, n_tables, n_buckets)
@@ -158,18 +160,20 @@ def test_query_row_stamp_wraparound_and_marker_contract(strategy, budget):
     tables = HashTables(n_tables, n_buckets, n_items).build(keys)
     indptr, ids = tables.query(queries, strategy=strategy, budget=budget, min_count=2)
     expected = split(indptr, ids)
-    for stamp in (0, INT32_MAX - 2):
-        # A valid state: marks of older queries are below the stamp; small
-        # ones would collide with the stamps after a wrap-around that did not
-        # clear the marker.
-        marker = rng.integers(0, min(stamp, 12) + 1, n_items).astype(np.int32)
+    # From zero, near the end of the stamps (a wrap on the first query) and
+    # a few queries before it (a wrap between two queries).
+    for stamp in (0, INT32_MAX - 2, INT32_MAX - 4 * n_tables):
+        # A valid state: tags of older queries are at most the stamp; small
+        # ones would collide with the new tags after a wrap that did not
+        # clear them.
+        tags = rng.integers(0, min(stamp, 12) + 1, n_items).astype(np.int32)
         found, last = _query_rows_serial(
-            tables, queries, strategy, budget, 2, stamp, marker
+            tables, queries, strategy, budget, 2, stamp, tags
         )
         assert [list(f) for f in found] == expected
         assert 0 < last < INT32_MAX
-        # On return marker == stamp exactly for the ids of the last sample.
-        assert set(np.flatnonzero(marker == last)) == set(expected[-1])
+        # On return every tag is at most the stamp: the next query's are new.
+        assert tags.max() <= last
 
 
 # ---------------------------------------------------------------------------
