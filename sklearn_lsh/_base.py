@@ -308,7 +308,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     selection=self.selection,
                     input_nnz=input_nnz, input_density=input_density,
                     captured=subspace[2] if i == 0 and subspace else None,
-                    batch_size=batch_size, rebuild_interval=self.rebuild_interval)
+                    batch_size=batch_size, rebuild_interval=self.rebuild_interval,
+                    float32=np.dtype(dtype) == np.float32)
                 # SimHash queries from a dense hidden layer's ReLU outputs
                 # share a direction: the tables center them (see _built).
                 config["center_queries"] = (

@@ -42,9 +42,16 @@ MAX_SUBSPACE_RANK = 64
 SUBSPACE_MIN_ROWS = 64
 SUBSPACE_SAMPLE_ROWS = 2048
 # hash_family='auto': SimHash while one build of its tables costs at most this
-# many times the candidate scoring of the batches between builds (``auto_family``;
-# 10^5 outputs: 1.7, the epoch 13% longer than with DWTA; 670,091: 15).
+# many times the candidate scoring of the batches between builds, or DWTA's
+# build (``auto_family``). A multiply-add of SimHash's projections of float32
+# rows by matrix products (``_hashing.simhash_block``) against a streamed one:
+# measured at 670,091 x 128 (1,300 hashes, 100 tables), a SimHash build took
+# 3.96 s of CPU against DWTA's 3.52 s, which these costs put at 1.12x.
 SIMHASH_BUILD_RATIO = 2.0
+PRODUCT_SPEEDUP = 10.4
+# Beyond this many entries SimHash keeps its projections sparse alone (see
+# _hashing.DENSE_PROJECTIONS_MAX): no matrix products then.
+DENSE_PROJECTIONS_MAX = 1 << 22
 # Initial weights are drawn in blocks of at most this many float64 values.
 INIT_BLOCK_DRAWS = 1 << 22
 
@@ -101,22 +108,26 @@ def selection_costs(config, fan_in, width, input_nnz):
     memory at random (an id, a bucket, a permutation entry); each such read
     is counted as ``RANDOM_READ_COST`` multiply-adds, which stream.
     """
-    n_hashes = config["n_hash_bits"] * config["n_tables"]
-    family = config["family"]
-    if family == "simhash":
-        # Sparse +-1 projections: each non-zero feeds about a third of them.
-        hashing = input_nnz * n_hashes / 3
-    elif family == "wta" and input_nnz >= fan_in:
-        hashing = n_hashes * config["bin_size"]
-    else:
-        # DWTA (and MinHash, WTA on a sparse row): each non-zero enters one
-        # bin of every permutation; empty bins are filled by densification.
-        n_perms = math.ceil(n_hashes * config["bin_size"] / fan_in)
-        hashing = input_nnz * n_perms + n_hashes
+    hashing = _hashing_reads(config, fan_in, input_nnz)
     n_buckets = 1 << config["key_bits"]
     reads = hashing + config["n_tables"] * max(1.0, width / n_buckets)
     lsh = RANDOM_READ_COST * reads + config["n_candidates"] * input_nnz
     return width * input_nnz, lsh
+
+
+def _hashing_reads(config, fan_in, input_nnz):
+    """Operations of hashing one input of ``input_nnz`` non-zeros."""
+    n_hashes = config["n_hash_bits"] * config["n_tables"]
+    family = config["family"]
+    if family == "simhash":
+        # Sparse +-1 projections: each non-zero feeds about a third of them.
+        return input_nnz * n_hashes / 3
+    if family == "wta" and input_nnz >= fan_in:
+        return n_hashes * config["bin_size"]
+    # DWTA (and MinHash, WTA on a sparse row): each non-zero enters one bin of
+    # every permutation; empty bins are filled by densification.
+    n_perms = math.ceil(n_hashes * config["bin_size"] / fan_in)
+    return input_nnz * n_perms + n_hashes
 
 
 def input_subspace(X, random_state=0):
@@ -164,7 +175,7 @@ def active_budget(active_fraction, width):
 
 
 def auto_family(fan_in, width, *, n_hash_bits, batch_size, rebuild_interval,
-                input_nnz=None, **config_params):
+                input_nnz=None, float32=True, **config_params):
     """The hash family of ``hash_family='auto'``: SimHash unless building its
     tables costs too much against the training they serve.
 
@@ -172,33 +183,46 @@ def auto_family(fan_in, width, *, n_hash_bits, batch_size, rebuild_interval,
     and queries centered (``_built``) it found more of the exact top-k than
     DWTA on the wide output layers measured (WordNet, 16,897 classes: 0.25
     against 0.11 of the top 5%, P@1 0.331 against 0.294; 10^5 synthetic
-    classes: P@1 0.353 against 0.298), and as much on the demonstration's
-    4,000 (0.14 against 0.13 of the top 2%, accuracy 0.963 against 0.964). But
-    hashing one neuron's row costs ``fan_in x K x L / 3`` additions, against
-    DWTA's few per input: at 670,091 outputs of 128 inputs one build took 38 s
-    against 8.7 s. It is chosen when building the layer's tables costs at most
-    ``SIMHASH_BUILD_RATIO`` times the candidate scoring of the batches before
-    its first rebuild (later intervals grow), a candidate's score costing the
-    ``input_nnz`` non-zeros of a sample's input (default ``fan_in``) while a
-    neuron's row holds all ``fan_in`` weights: 2,048 neurons over 100,000
-    sparse features (75 non-zeros a row) cost 700 times the scoring between
-    builds, 25 s of CPU a build. Keys of more than 8 codes are SimHash's
+    classes: P@1 0.353 against 0.298; 670,091: 0.427 against 0.411), and as
+    much on the demonstration's 4,000 (0.14 against 0.13 of the top 2%,
+    accuracy 0.963 against 0.964). Hashing a neuron's row costs ``fan_in x K
+    x L`` multiply-adds, done for float32 rows as a matrix product at
+    ``PRODUCT_SPEEDUP`` times the rate of a streamed one when the projections
+    are kept dense, else ``fan_in x K x L / 3`` additions over the sparse
+    projections row by row; a DWTA row costs what a DWTA query over a dense
+    input does (``selection_costs``). SimHash is chosen when a build costs at
+    most ``SIMHASH_BUILD_RATIO`` times the candidate scoring of the batches
+    before its first rebuild (later intervals grow) or DWTA's build, a
+    candidate's score costing the ``input_nnz`` non-zeros of a sample's input
+    (default ``fan_in``) while a neuron's row holds all ``fan_in`` weights: 2,048
+    neurons over 100,000 sparse features (75 non-zeros a row; projections too
+    large to keep dense) cost 700 times the scoring between builds, 25 s of
+    CPU a build, and take DWTA. Keys of more than 8 codes are SimHash's
     alone.
     """
     if n_hash_bits != "auto" and int(n_hash_bits) > 8:
         return "simhash"
     simhash = hash_config(fan_in, width, hash_family="simhash",
                           n_hash_bits=n_hash_bits, **config_params)
-    build = width * fan_in * simhash["n_hash_bits"] * simhash["n_tables"] / 3
+    n_hashes = simhash["n_hash_bits"] * simhash["n_tables"]
+    # A layer of centered queries hashes one more coordinate (_built).
+    if float32 and (fan_in + 1) * n_hashes <= DENSE_PROJECTIONS_MAX:
+        build = width * (fan_in + 1) * n_hashes / PRODUCT_SPEEDUP
+    else:
+        build = width * fan_in * n_hashes / 3
+    dwta = hash_config(fan_in, width, hash_family="dwta", n_hash_bits=n_hash_bits,
+                       **config_params)
+    dwta_build = width * RANDOM_READ_COST * _hashing_reads(dwta, fan_in, fan_in)
     input_nnz = fan_in if input_nnz is None else input_nnz
     scoring = rebuild_interval * batch_size * simhash["n_candidates"] * input_nnz
-    return "simhash" if build <= SIMHASH_BUILD_RATIO * scoring else "dwta"
+    return ("simhash" if build <= SIMHASH_BUILD_RATIO * max(scoring, dwta_build)
+            else "dwta")
 
 
 def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor,
                 n_tables, n_hash_bits, min_active, selection="lsh",
                 input_nnz=None, input_density=1.0, captured=None, batch_size=200,
-                rebuild_interval=50):
+                rebuild_interval=50, float32=True):
     """Family, active budget, K, L, bin size and selection of one hashed layer.
 
     ``hash_family`` 'auto' is ``auto_family``'s choice for a layer that
@@ -211,7 +235,8 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
     when a hashed layer feeds it); ``captured``, the share of the input's
     variance its first principal directions hold (``input_subspace``), is
     given for a layer that reads the network's dense input, whose batches
-    hold ``batch_size`` rows.
+    hold ``batch_size`` rows; ``float32``, whether the network's weights are
+    (SimHash hashes float32 rows by matrix products).
     """
     if hash_family == "auto":
         # The selection as DWTA's cheaper hashing prices the tables (SimHash's
@@ -228,7 +253,7 @@ def hash_config(fan_in, width, *, hash_family, active_fraction, candidate_factor
                              captured=captured, **params)
         if (config["selection"] != "lsh"
                 or auto_family(fan_in, width, input_nnz=input_nnz,
-                               **params) == "dwta"):
+                               float32=float32, **params) == "dwta"):
             return config
         simhash = hash_config(fan_in, width, hash_family="simhash", **params)
         exact, lsh = selection_costs(simhash, fan_in, width,
