@@ -92,21 +92,23 @@ cdef void hash_sparse_row(
 ) noexcept nogil
 
 
-# SimHash of float32 rows in blocks of SIMHASH_BLOCK: one matrix product with
-# the dense projections (when the family keeps them: simhash_by_product) in
-# place of a pass over the projections per row. The same codes as
-# hash_dense_row: the products are +-x or 0, summed in the order of the
-# features.
+# SimHash of float32 rows in blocks: one matrix product with the dense
+# projections (when the family keeps them: simhash_by_product) in place of a
+# pass over the projections per row. The same codes as hash_dense_row, in
+# blocks of any size: the products are +-x or 0, summed in the order of the
+# features. A worker hashes a batch's queries SIMHASH_BLOCK slots at a time
+# (a block per thread); hash() and table builds SIMHASH_ROWS rows at a time
+# (the product packs the projections once per block).
 cdef enum:
     SIMHASH_BLOCK = 64
+    SIMHASH_ROWS = 256
 
 cdef inline bint simhash_by_product(const hash_family_t* family) noexcept nogil:
     return family.family == SIMHASH and family.proj_dense != NULL
 
-# Keys of the n_rows (<= SIMHASH_BLOCK) float32 rows X + i * ld into
-# keys + i * keys_ld (or, if keys is NULL, their codes into codes + i * n_hashes;
-# else codes is scratch of n_hashes). acc: float32 scratch of SIMHASH_BLOCK *
-# n_hashes.
+# Keys of the n_rows float32 rows X + i * ld into keys + i * keys_ld (or, if
+# keys is NULL, their codes into codes + i * n_hashes; else codes is scratch of
+# n_hashes). acc: float32 scratch of n_rows * n_hashes.
 cdef void simhash_block(
     const hash_family_t* family,
     const float* X,

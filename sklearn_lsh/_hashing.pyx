@@ -400,14 +400,26 @@ cdef void simhash_block(
 ) noexcept nogil:
     # Column-major view: acc (n_hashes x n_rows) = proj (n_hashes x d) @ X.
     cdef int m = family.n_hashes, n = n_rows, k = family.n_features
-    cdef int lda = m, ldb = <int> ld, ldc = m
+    cdef int lda = m, ldb = <int> ld, ldc = m, K = family.n_bits_per_table
     cdef float one = 1, zero = 0
     cdef intp_t i
-    cdef int h
+    cdef int h, t
+    cdef key_t key
     cdef const float* row
     cdef int32_t* c
     sgemm(b"N", b"N", &m, &n, &k, &one, <float*> family.proj_dense, &lda,
           <float*> X, &ldb, &zero, acc, &ldc)
+    if keys != NULL and K <= family.key_bits:
+        # Keys of K sign bits, packed straight from the sums (_pack_keys
+        # without folding).
+        for i in range(n_rows):
+            row = acc + i * m
+            for t in range(family.n_tables):
+                key = 0
+                for h in range(t * K, (t + 1) * K):
+                    key = (key << 1) | (row[h] > 0)
+                keys[i * keys_ld + t] = key
+        return
     for i in range(n_rows):
         row = acc + i * m
         c = codes if keys != NULL else codes + i * m
@@ -434,12 +446,12 @@ cdef void _hash_dense_batch(
     cdef int tid
     if floating is float:
         if simhash_by_product(fam):
-            for i in prange((n_rows + SIMHASH_BLOCK - 1) // SIMHASH_BLOCK,
+            for i in prange((n_rows + SIMHASH_ROWS - 1) // SIMHASH_ROWS,
                             schedule="static", num_threads=n_threads):
                 tid = omp_get_thread_num()
-                i0 = i * SIMHASH_BLOCK
+                i0 = i * SIMHASH_ROWS
                 simhash_block(fam, &X[i0, 0], X.shape[1],
-                              <int> min(SIMHASH_BLOCK, n_rows - i0),
+                              <int> min(SIMHASH_ROWS, n_rows - i0),
                               <float*> &scratch[tid, 0],
                               &codes[i0 if want_codes else tid, 0],
                               NULL if want_codes else &keys[i0, 0],
@@ -823,7 +835,7 @@ cdef class HashFunctions:
         cdef intp_t size = scratch_size(&self.c)
         if not sparse and X.dtype == np.float32 and simhash_by_product(&self.c):
             # Float32 products of a block of rows (see simhash_block).
-            size = max(size, (SIMHASH_BLOCK * n_hashes + 1) // 2)
+            size = max(size, (SIMHASH_ROWS * n_hashes + 1) // 2)
         scratch = per_thread_rows(n_threads, size, np.float64)
         if want_codes:
             codes = np.zeros((n_rows, n_hashes), dtype=np.int32)

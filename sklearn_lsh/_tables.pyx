@@ -23,7 +23,7 @@ from ._prefetch cimport prefetch
 from cython cimport floating
 
 from ._hashing cimport (
-    SIMHASH_BLOCK,
+    SIMHASH_ROWS,
     HashFunctions,
     hash_dense_row,
     hash_family_t,
@@ -355,7 +355,7 @@ cdef void _keys_into_ids(
     With a center, row i less the center is hashed, and with ``last``, row i
     followed by last[i]: both through the thread's ``centered`` row, computed
     in float64 and stored in the rows' precision (float32 rows keep their fast
-    SimHash sums). Float32 SimHash rows go SIMHASH_BLOCK at a time through a
+    SimHash sums). Float32 SimHash rows go SIMHASH_ROWS at a time through a
     matrix product (row_keys, centered and scratch hold a block then).
     """
     cdef intp_t i, j, t, r, i0, n_block
@@ -365,11 +365,11 @@ cdef void _keys_into_ids(
     cdef const float* block
     if floating is float:
         if simhash_by_product(family):
-            for i in prange((N + SIMHASH_BLOCK - 1) // SIMHASH_BLOCK,
+            for i in prange((N + SIMHASH_ROWS - 1) // SIMHASH_ROWS,
                             num_threads=n_threads, schedule="static"):
                 tid = omp_get_thread_num()
-                i0 = i * SIMHASH_BLOCK
-                n_block = min(SIMHASH_BLOCK, N - i0)
+                i0 = i * SIMHASH_ROWS
+                n_block = min(SIMHASH_ROWS, N - i0)
                 block = &rows[i0, 0]
                 if center != NULL or last != NULL:
                     for r in range(n_block):
@@ -695,7 +695,7 @@ cdef class HashTables:
         cdef int n_tabs = self._n_threads(n_threads, L)
         # Every scratch is allocated before the tables are touched; float32
         # SimHash rows are hashed a block at a time (see _keys_into_ids).
-        cdef intp_t block = (SIMHASH_BLOCK if dtype == np.float32
+        cdef intp_t block = (SIMHASH_ROWS if dtype == np.float32
                              and simhash_by_product(&hf.c) else 1)
         cdef float64_t[:, ::1] scratch = per_thread_rows(
             n_rows, max(1, scratch_size(&hf.c), (block * hf.c.n_hashes + 1) // 2

@@ -399,6 +399,9 @@ def test_simhash_dense_projections_hold_the_drawn_signs(n_features):
                 np.testing.assert_array_equal(
                     hf.hash(rows, n_threads=n_threads),
                     hf.hash(sp.csr_matrix(rows)))
+        # Keys folded to fewer bits than the codes take the other packing.
+        folded = HashFunctions("simhash", 8, 100, n_features, key_bits=5, seed=0)
+        np.testing.assert_array_equal(folded.hash(Xd), folded.hash(sp.csr_matrix(Xd)))
 
 
 def test_simhash_ignores_bin_size():
