@@ -21,7 +21,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, validate_data
-from threadpoolctl import ThreadpoolController
 
 from . import _lbfgs
 from ._layers import (
@@ -35,7 +34,7 @@ from ._layers import (
 )
 from ._optimizer import LazyOptimizer
 from ._params import check_params
-from ._threads import effective_n_threads
+from ._threads import effective_n_threads, one_blas_thread
 from ._version import __version__
 from .inspection import _probe_size, _recall
 
@@ -755,7 +754,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         try:
             self.n_iter_ = 0
             # BLAS runs inside the OpenMP loops: one thread each.
-            with ThreadpoolController().limit(limits=1, user_api="blas"):
+            with one_blas_thread():
                 for _ in range(self.max_iter):
                     if self.shuffle:
                         sample_idx = self._random_state.permutation(sample_idx)
@@ -979,7 +978,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         worker.set_data(X)
         last = len(self.coefs_) - 1
         dense_out, indptr, ids, vals = [], [0], [], []
-        with ThreadpoolController().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             for batch in gen_batches(n, chunk_size):
                 rows = np.arange(batch.start, batch.stop, dtype=np.intp)
                 m = rows.shape[0]

@@ -683,7 +683,9 @@ cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                         tid = omp_get_thread_num()
                         _hash_block(net, b, l, t * SIMHASH_BLOCK,
                                     &net.scratch[tid])
-            for ii in prange(b.n_samples, schedule="static",
+            # A hashed layer's samples differ in cost (their candidates):
+            # handed out in small chunks, each slot still computed alone.
+            for ii in prange(b.n_samples, schedule="dynamic", chunksize=4,
                              num_threads=net.n_threads):
                 tid = omp_get_thread_num()
                 _forward_layer(net, b, l, ii, &net.scratch[tid], tag)

@@ -3,7 +3,8 @@
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
+
+from ._threads import one_blas_thread
 
 __all__ = ["active_set_recall"]
 
@@ -85,7 +86,7 @@ def _recall(estimator, X, worker=None, batch_size=None):
     hits = [0 if layer.hashing is not None else None for layer in layers]
     for start in range(0, n, batch_size):
         rows = np.arange(start, min(n, start + batch_size), dtype=np.intp)
-        with ThreadpoolController().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             worker.run(rows, training=False)
         for r in range(rows.shape[0]):
             # Row by row: memory of one layer's width, whatever the layer.
