@@ -481,7 +481,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     self._warn_unused_hashing()
                 input_nnz = (X.nnz / max(1, X.shape[0]) if sp.issparse(X)
                              else X.shape[1])
-                self._initialize(layer_units, X.dtype, input_nnz, X)
+                # One BLAS thread: a threaded product may sum in another
+                # order (the input's principal directions), and a fit is to
+                # give the same bits for any number of threads.
+                with one_blas_thread():
+                    self._initialize(layer_units, X.dtype, input_nnz, X)
             else:
                 layers = self._network.layers
                 expected = [layers[0].weights.shape[1]] + [

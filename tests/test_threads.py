@@ -4,7 +4,9 @@ The Dask side (a real worker's thread count, the threads a task starts) is in
 test_dask.py.
 """
 
+import importlib.util
 import os
+from pathlib import Path
 
 import joblib
 import pytest
@@ -90,3 +92,41 @@ def test_loky_workers_get_their_share_of_the_cores():
     got = joblib.Parallel(n_jobs=2, backend="loky")(
         joblib.delayed(_default_threads)() for _ in range(2))
     assert got == [expected, expected]
+
+
+def _fashion_mnist():
+    """Fashion-MNIST's training rows from the Debian package (optional: the
+    benchmarks' data), or None."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "data.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_data", path)
+    data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(data)
+    try:
+        return data.load_fashion_mnist(kind="train", return_X_y=True)
+    except data.DatasetNotFoundError:
+        return None
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2,
+                    reason="a threaded BLAS needs 2 cores to sum differently")
+def test_fit_gives_the_same_bits_whatever_the_blas_threads():
+    """The compiled step gives the same bits for any thread count; so must the
+    fit around it, whose set-up runs BLAS products (the input's principal
+    directions, the projected weights) that a threaded BLAS may sum in
+    another order. The case found: T1's network on Fashion-MNIST, whose fit on
+    2 threads ended with other weights than on 1."""
+    data = _fashion_mnist()
+    if data is None:
+        pytest.skip("Fashion-MNIST (Debian package dataset-fashion-mnist, the "
+                    "benchmarks' optional data) is not installed")
+    X, y = data
+    params = dict(hidden_layer_sizes=(1000, 1000, 1000), max_iter=1,
+                  random_state=0, batch_size=128)
+    with threadpool_limits(limits=1):
+        one = LSHMLPClassifier(n_jobs=1, **params).fit(X, y)
+    with threadpool_limits(limits=2):
+        two = LSHMLPClassifier(n_jobs=2, **params).fit(X, y)
+    assert one.layer_selection_[0] == "subspace"
+    for a, b in zip(one.coefs_ + one.intercepts_, two.coefs_ + two.intercepts_,
+                    strict=True):
+        assert a.tobytes() == b.tobytes()
