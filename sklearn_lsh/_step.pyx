@@ -255,7 +255,7 @@ cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
 
 
 cdef inline bint _keys_by_block(const layer_t* layer) noexcept nogil:
-    """Whether layer l's query keys come from _hash_block (see batch_keys)."""
+    """Whether the layer's query keys come from _hash_block (batch_keys)."""
     return layer.batch_keys != NULL and simhash_by_product(layer.family)
 
 

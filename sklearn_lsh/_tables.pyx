@@ -252,7 +252,10 @@ cdef intp_t query_row(
     # coin flip a branch would mispredict.
     bucket = _bucket(tables, 0, keys[0], &size)
     for t in range(L):
-        next_bucket = _bucket(tables, t + 1, keys[t + 1], &next_size) if t + 1 < L else bucket
+        # The next table's bucket starts on its way while this one is read.
+        next_bucket = bucket
+        if t + 1 < L:
+            next_bucket = _bucket(tables, t + 1, keys[t + 1], &next_size)
         prefetch(next_bucket)
         for k in range(size):
             item = bucket[k]
@@ -358,7 +361,7 @@ cdef void _keys_into_ids(
     SimHash sums). Float32 SimHash rows go SIMHASH_ROWS at a time through a
     matrix product (row_keys, centered and scratch hold a block then).
     """
-    cdef intp_t i, j, t, r, i0, n_block
+    cdef intp_t i, j, t, r, i0, n_block, ld
     cdef intp_t d = rows.shape[1], width = family.n_features
     cdef intp_t N = rows.shape[0], L = ids.shape[0]
     cdef int tid
@@ -371,6 +374,7 @@ cdef void _keys_into_ids(
                 i0 = i * SIMHASH_ROWS
                 n_block = min(SIMHASH_ROWS, N - i0)
                 block = &rows[i0, 0]
+                ld = d
                 if center != NULL or last != NULL:
                     for r in range(n_block):
                         for j in range(d):
@@ -380,8 +384,9 @@ cdef void _keys_into_ids(
                         if last != NULL:
                             centered[tid, r * width + d] = <floating> last[i0 + r]
                     block = &centered[tid, 0]
-                simhash_block(family, block, width if block != &rows[i0, 0] else d,
-                              <int> n_block, <float*> &scratch[tid, 0],
+                    ld = width
+                simhash_block(family, block, ld, <int> n_block,
+                              <float*> &scratch[tid, 0],
                               &codes[tid, 0], &row_keys[tid, 0], L)
                 for r in range(n_block):
                     for t in range(L):
