@@ -47,6 +47,8 @@ cdef enum:
     # SimHash projections kept dense as well up to this many entries (16 MB):
     # a hidden layer's (d + 1) x K * L, never a wide sparse input's.
     DENSE_PROJECTIONS_MAX = 1 << 22
+# The same, for the cost model in Python (_layers.auto_family).
+DENSE_PROJECTION_ENTRIES = DENSE_PROJECTIONS_MAX
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
-from ._hashing import HashFunctions
+from ._hashing import DENSE_PROJECTION_ENTRIES, HashFunctions
 from ._network import BatchTrainer
 from ._tables import HashTables
 
@@ -49,9 +49,6 @@ SUBSPACE_SAMPLE_ROWS = 2048
 # 3.96 s of CPU against DWTA's 3.52 s, which these costs put at 1.12x.
 SIMHASH_BUILD_RATIO = 2.0
 PRODUCT_SPEEDUP = 10.4
-# Beyond this many entries SimHash keeps its projections sparse alone (see
-# _hashing.DENSE_PROJECTIONS_MAX): no matrix products then.
-DENSE_PROJECTIONS_MAX = 1 << 22
 # Initial weights are drawn in blocks of at most this many float64 values.
 INIT_BLOCK_DRAWS = 1 << 22
 
@@ -189,8 +186,8 @@ def auto_family(fan_in, width, *, n_hash_bits, batch_size, rebuild_interval,
     x L`` multiply-adds, done for float32 rows as a matrix product at
     ``PRODUCT_SPEEDUP`` times the rate of a streamed one when the projections
     are kept dense, else ``fan_in x K x L / 3`` additions over the sparse
-    projections row by row; a DWTA row costs what a DWTA query over a dense
-    input does (``selection_costs``). SimHash is chosen when a build costs at
+    projections row by row; a DWTA row costs what hashing a dense input
+    costs DWTA (``_hashing_reads``). SimHash is chosen when a build costs at
     most ``SIMHASH_BUILD_RATIO`` times the candidate scoring of the batches
     before its first rebuild (later intervals grow) or DWTA's build, a
     candidate's score costing the ``input_nnz`` non-zeros of a sample's input
@@ -206,7 +203,8 @@ def auto_family(fan_in, width, *, n_hash_bits, batch_size, rebuild_interval,
                           n_hash_bits=n_hash_bits, **config_params)
     n_hashes = simhash["n_hash_bits"] * simhash["n_tables"]
     # A layer of centered queries hashes one more coordinate (_built).
-    if float32 and (fan_in + 1) * n_hashes <= DENSE_PROJECTIONS_MAX:
+    # Beyond DENSE_PROJECTION_ENTRIES the projections stay sparse alone.
+    if float32 and (fan_in + 1) * n_hashes <= DENSE_PROJECTION_ENTRIES:
         build = width * (fan_in + 1) * n_hashes / PRODUCT_SPEEDUP
     else:
         build = width * fan_in * n_hashes / 3
