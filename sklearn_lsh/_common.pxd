@@ -4,7 +4,7 @@
 from cython cimport floating
 from scipy.linalg.cython_blas cimport daxpy, ddot, dgemm, saxpy, sdot, sgemm
 
-from ._hashing cimport hash_family_t
+from ._hashing cimport hash_family_t, simhash_by_product
 from ._tables cimport query_scratch_t, tables_t
 from ._typedefs cimport int32_t, int64_t, intp_t, key_t, stamp_t, uint64_t
 
@@ -143,6 +143,12 @@ cdef struct batch_t:
     double eps                   # of the loss's clipping
     double* sample_loss          # OUT (n_samples,)
     double* hash_seconds         # OUT (n_samples,)
+
+
+cdef inline bint keys_by_block(const layer_t* layer) noexcept nogil:
+    """Whether a layer's query keys are hashed a block of slots at a time
+    before the slots' forward passes (_step._hash_block; see batch_keys)."""
+    return layer.batch_keys != NULL and simhash_by_product(layer.family)
 
 
 cdef inline floating dot(intp_t n, const floating* x,

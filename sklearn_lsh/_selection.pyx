@@ -19,8 +19,8 @@ from libc.string cimport memcpy, memset
 
 from cython cimport floating
 
-from ._common cimport axpy, dot, gather_dot, layer_t, scratch_t
-from ._hashing cimport hash_dense_row, hash_sparse_row, simhash_by_product
+from ._common cimport axpy, dot, gather_dot, keys_by_block, layer_t, scratch_t
+from ._hashing cimport hash_dense_row, hash_sparse_row
 from ._openmp_helpers cimport omp_get_wtime
 from ._rng cimport splitmix64
 from ._tables cimport query_row, stamps_exhausted
@@ -270,7 +270,7 @@ cdef intp_t _retrieve(
     if stamps_exhausted(s.query.stamp, layer.tables.n_tables):
         memset(s.query.tags, 0, s.marker_size * sizeof(int32_t))
         s.query.stamp = 0
-    if layer.batch_keys != NULL and simhash_by_product(layer.family):
+    if keys_by_block(layer):
         memcpy(s.keys, layer.batch_keys + ii * layer.family.n_tables,
                layer.family.n_tables * sizeof(key_t))
     elif in_ids == NULL and center != NULL:

@@ -48,11 +48,12 @@ from ._common cimport (
     dot,
     gather_dot,
     gemm,
+    keys_by_block,
     layer_t,
     network_t,
     scratch_t,
 )
-from ._hashing cimport SIMHASH_BLOCK, simhash_block, simhash_by_product
+from ._hashing cimport SIMHASH_BLOCK, simhash_block
 from ._openmp_helpers cimport omp_get_thread_num, omp_get_wtime
 from ._optimizers cimport (
     ADAM,
@@ -252,11 +253,6 @@ cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
                                           in_n)
     layer.macs[ii] = layer_macs
     _activate(layer.activation, out, n_act)
-
-
-cdef inline bint _keys_by_block(const layer_t* layer) noexcept nogil:
-    """Whether the layer's query keys come from _hash_block (batch_keys)."""
-    return layer.batch_keys != NULL and simhash_by_product(layer.family)
 
 
 cdef void _hash_block(const network_t* net, const batch_t* b, int l, intp_t i0,
@@ -676,7 +672,7 @@ cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                 _forward_block(net, b, l, t * GEMM_BLOCK, tag)
         else:
             if floating is float:
-                if _keys_by_block(&net.layers[l]):
+                if keys_by_block(&net.layers[l]):
                     for t in prange((b.n_samples + SIMHASH_BLOCK - 1)
                                     // SIMHASH_BLOCK, schedule="static",
                                     num_threads=net.n_threads):
