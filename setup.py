@@ -99,6 +99,8 @@ def extensions():
             extra_compile_args=cflags,
             extra_link_args=ldflags,
             define_macros=macros,
+            # Rebuilt when a C header they may include changes.
+            depends=sorted(glob.glob(os.path.join("sklearn_lsh", "*.h"))),
         )
         for path in sorted(glob.glob(os.path.join("sklearn_lsh", "*.pyx")))
     ]

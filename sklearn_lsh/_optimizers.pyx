@@ -4,7 +4,8 @@ The training core steps only the rows (neurons) a batch touched, and within a
 row fed by a sparse input only the entries of the inputs it saw, so a step
 costs in proportion to the touched weights. The formulas are those of
 scikit-learn's ``AdamOptimizer`` and ``SGDOptimizer``, computed in the
-parameters' precision as NumPy computes them there: the gradient of an entry is
+parameters' precision as NumPy computes them there (Adam's whole-row loops are
+in ``_row_kernels.h``, compiled for AVX2 too): the gradient of an entry is
 ``scale * (grad + alpha * param)`` with ``scale = 1 / sum of sample weights``
 of the batch. ``grad`` is zeroed on return, ready for the next row.
 
@@ -18,7 +19,7 @@ second moment) and the bias correction (held at one step of the skipped ones:
 within 2% from the 10th step of training on). The L2 term reaches an entry only
 when it is stepped.
 """
-from libc.math cimport sqrt
+from libc.math cimport sqrt, sqrtf
 
 from cython cimport floating
 
@@ -26,6 +27,23 @@ import numpy as np
 
 from ._prefetch cimport PREFETCH_AHEAD, prefetch
 from ._typedefs cimport int32_t, int64_t, intp_t, stamp_t
+
+cdef extern from "_row_kernels.h" nogil:
+    void lsh_adam_dense_row_f32(
+        float* param, float* m, float* v, float* grad, intp_t n, float scale,
+        float alpha, float lr, float beta_1, float one_minus_beta_1,
+        float beta_2, float one_minus_beta_2, float epsilon)
+    void lsh_adam_dense_row_f64(
+        double* param, double* m, double* v, double* grad, intp_t n,
+        double scale, double alpha, double lr, double beta_1,
+        double one_minus_beta_1, double beta_2, double one_minus_beta_2,
+        double epsilon)
+    void lsh_adam_skip_row_f32(float* param, float* m, float* v, intp_t n,
+                               float move, float decay_1, float decay_2,
+                               float epsilon)
+    void lsh_adam_skip_row_f64(double* param, double* m, double* v, intp_t n,
+                               double move, double decay_1, double decay_2,
+                               double epsilon)
 
 # Skipped steps beyond this are as many as this: beta_2 ** 65535 < 1e-28.
 CATCH_UP_LENGTH = 65536
@@ -83,6 +101,16 @@ def catch_up_tables(str solver, double beta_1=0.9, double beta_2=0.999,
     return {"decay_1": decay_1, "decay_2": decay_2, "shift": shift, "bias": bias}
 
 
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    # In the parameters' precision (no round trip through double). The same
+    # bits as a double root rounded to float: double carries more than twice
+    # float's digits, so the double rounding is exact.
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
 cdef inline double _bias(const catch_up_t* cu, int64_t step) noexcept nogil:
     return cu.bias[step] if step < cu.length else 1.0
 
@@ -90,13 +118,15 @@ cdef inline double _bias(const catch_up_t* cu, int64_t step) noexcept nogil:
 cdef inline void _adam_entry(
     floating* param, floating* m, floating* v, floating* grad, intp_t j,
     floating scale, floating alpha, floating lr, floating beta_1,
-    floating beta_2, floating epsilon,
+    floating one_minus_beta_1, floating beta_2, floating one_minus_beta_2,
+    floating epsilon,
 ) noexcept nogil:
+    # The formula of lsh_adam_dense_row (_row_kernels.h), for one entry.
     cdef floating g = scale * (grad[j] + alpha * param[j])
     grad[j] = 0
-    m[j] = beta_1 * m[j] + (1 - beta_1) * g
-    v[j] = beta_2 * v[j] + (1 - beta_2) * g * g
-    param[j] -= lr * m[j] / (<floating> sqrt(v[j]) + epsilon)
+    m[j] = beta_1 * m[j] + one_minus_beta_1 * g
+    v[j] = beta_2 * v[j] + one_minus_beta_2 * (g * g)
+    param[j] -= lr * m[j] / (_sqrt(v[j]) + epsilon)
 
 
 cdef inline void _adam_skip(
@@ -112,7 +142,7 @@ cdef inline void _adam_skip(
         skipped = cu.length - 1
     cdef floating move = <floating> (learning_rate * _bias(cu, middle)
                                      * cu.shift[skipped])
-    param[j] -= move * m[j] / (<floating> sqrt(v[j]) + epsilon)
+    param[j] -= move * m[j] / (_sqrt(v[j]) + epsilon)
     m[j] *= <floating> cu.decay_1[skipped]
     v[j] *= <floating> cu.decay_2[skipped]
 
@@ -123,7 +153,6 @@ cdef void _adam_skip_row(
     floating epsilon,
 ) noexcept nogil:
     # _adam_skip on every entry of a row, its factors computed once.
-    cdef intp_t j
     cdef int64_t middle = first_skipped + min((skipped - 1) // 2, 9)
     if skipped >= cu.length:
         skipped = cu.length - 1
@@ -131,10 +160,10 @@ cdef void _adam_skip_row(
                                      * cu.shift[skipped])
     cdef floating decay_1 = <floating> cu.decay_1[skipped]
     cdef floating decay_2 = <floating> cu.decay_2[skipped]
-    for j in range(n):
-        param[j] -= move * m[j] / (<floating> sqrt(v[j]) + epsilon)
-        m[j] *= decay_1
-        v[j] *= decay_2
+    if floating is float:
+        lsh_adam_skip_row_f32(param, m, v, n, move, decay_1, decay_2, epsilon)
+    else:
+        lsh_adam_skip_row_f64(param, m, v, n, move, decay_1, decay_2, epsilon)
 
 
 cdef inline intp_t _lag(int32_t step, stamp_t last) noexcept nogil:
@@ -163,6 +192,9 @@ cdef void adam_row(
     cdef floating alpha_ = <floating> alpha
     cdef floating beta_1 = <floating> st.beta_1
     cdef floating beta_2 = <floating> st.beta_2
+    # As NumPy: 1 - beta in double, then in the parameters' precision.
+    cdef floating one_minus_beta_1 = <floating> (1.0 - st.beta_1)
+    cdef floating one_minus_beta_2 = <floating> (1.0 - st.beta_2)
     cdef floating epsilon = <floating> st.epsilon
     if st.catch_up != NULL and last != NULL:
         for i in range(n):
@@ -185,11 +217,15 @@ cdef void adam_row(
         _adam_skip_row(param, first_moment, second_moment, n,
                        step - row_last - 1, st.step_base + row_last + 1,
                        st.catch_up, st.learning_rate, epsilon)
-    # Separate loops for the two cases, so that the dense one vectorises.
     if cols == NULL:
-        for i in range(n):
-            _adam_entry(param, first_moment, second_moment, grad, i, scale,
-                        alpha_, lr, beta_1, beta_2, epsilon)
+        if floating is float:
+            lsh_adam_dense_row_f32(param, first_moment, second_moment, grad, n,
+                                   scale, alpha_, lr, beta_1, one_minus_beta_1,
+                                   beta_2, one_minus_beta_2, epsilon)
+        else:
+            lsh_adam_dense_row_f64(param, first_moment, second_moment, grad, n,
+                                   scale, alpha_, lr, beta_1, one_minus_beta_1,
+                                   beta_2, one_minus_beta_2, epsilon)
     else:
         for i in range(n):
             if i + PREFETCH_AHEAD < n:
@@ -199,7 +235,8 @@ cdef void adam_row(
                 prefetch(second_moment + j)
                 prefetch(grad + j)
             _adam_entry(param, first_moment, second_moment, grad, cols[i], scale,
-                        alpha_, lr, beta_1, beta_2, epsilon)
+                        alpha_, lr, beta_1, one_minus_beta_1, beta_2,
+                        one_minus_beta_2, epsilon)
 
 
 cdef void adam_catch_up_row(

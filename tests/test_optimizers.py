@@ -140,6 +140,30 @@ def test_adam_catch_up_of_entries_and_flush(offset):
             np.testing.assert_allclose(m4[r, j], dense.ms[0][0, 0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_row_step_has_the_bits_of_numpy_in_the_rows_precision(dtype):
+    # 37 entries: vector loops and their tails. Whole rows go through the
+    # compiled row kernel (baseline or AVX2 copy), entries through the scalar
+    # path; both are element-wise IEEE operations, so both equal NumPy's.
+    W, grad, m, v = _state((6, 37), dtype, seed=3)
+    t, scale, alpha, lr, beta_1, beta_2, eps = 5, 1 / 128, 1e-4, 1e-3, 0.9, 0.999, 1e-8
+    g = dtype(scale) * (grad + dtype(alpha) * W)
+    m_ref = beta_1 * m + (1 - beta_1) * g
+    v_ref = beta_2 * v + (1 - beta_2) * (g * g)
+    step_lr = lr * (1 - beta_2 ** t) ** 0.5 / (1 - beta_1 ** t)  # a Python float
+    W_ref = W - step_lr * m_ref / (np.sqrt(v_ref) + eps)
+    assert W_ref.dtype == dtype
+    rows = np.arange(6, dtype=np.int64)
+    for cols in (None, np.arange(37, dtype=np.int32)):
+        W2, m2, v2, g2 = W.copy(), m.copy(), v.copy(), grad.copy()
+        _adam_rows(W2, m2, v2, g2, rows, t, 0, scale, alpha, lr, beta_1, beta_2,
+                   eps, cols=cols, catch_up=False)
+        np.testing.assert_array_equal(m2, m_ref)
+        np.testing.assert_array_equal(v2, v_ref)
+        np.testing.assert_array_equal(W2, W_ref)
+        assert not g2.any()
+
+
 @pytest.mark.parametrize("nesterov", [True, False])
 def test_sgd_rows_equal_dense_sgd_on_those_rows(nesterov):
     rng = np.random.RandomState(1)
