@@ -343,7 +343,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
             out_activation=self.out_activation_, weight_init=self._weight_init(),
             hashed=self.lsh_layers_, configs=configs, strategy=self.sampling,
             min_count=self.sampling_threshold, n_threads=self._n_threads(),
-            subspace=subspace and subspace[:2])
+            subspace=subspace and subspace[:2],
+            sparse_input=sp.issparse(X) and self.solver != "lbfgs")
         for hashing in self._network.hashed:
             hashing.schedule(0, self.rebuild_schedule, self.rebuild_interval,
                              self.rebuild_decay)
@@ -746,6 +747,8 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         Y = targets.get("dense")
         if Y is not None:
             Y = np.require(Y, dtype=dtype, requirements=["C", "A"])
+        if self._network.store_first_layer(by_input=sp.issparse(X_core)):
+            self._sync_attributes()
         worker = self._network.worker(
             batch_size, self._n_threads(batch_size), sparse_input=sp.issparse(X_core),
             max_labels=targets.get("max_labels", 0), step_base=self._optimizer.steps)

@@ -52,6 +52,10 @@ cdef struct layer_t:
     # product before the slots' forward passes (see _step); NULL otherwise.
     key_t* batch_keys
     void* weights                # (n_out, n_in): a neuron's weights contiguous
+    # A dense first layer over a sparse X stores its weights and moments by
+    # input instead, (n_in, n_out): a non-zero input reads and steps one
+    # contiguous row of n_out entries, not an entry of every neuron's row.
+    bint by_input
     # Exact layers over a sparse input: the weights again, (n_in, n_out), so
     # that scoring every neuron streams one row per non-zero input instead of
     # gathering from every neuron's row; kept equal to weights by each step.
@@ -88,6 +92,13 @@ cdef struct layer_t:
     int64_t* touched_slots       # (batch * width,) entries ii * width + a
     int32_t* touched             # (n_out,) the touched neurons
     intp_t n_touched
+    # Regrouped (input -> (slot, value)) lists of a by_input layer, phase 2.
+    int32_t* input_place         # (n_in,) an input's index in inputs, or -1
+    int32_t* inputs              # (n_in,) the inputs the batch touched
+    int64_t* input_offsets       # (n_in + 1,)
+    int32_t* entry_slots         # (capacity,) each entry's slot, sample order
+    void* entry_values           # (capacity,) and its input value
+    intp_t n_inputs
 
 
 # One thread's scratch, sized for the largest layer of the worker.

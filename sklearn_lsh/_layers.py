@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
 from ._hashing import DENSE_PROJECTION_ENTRIES, HashFunctions
-from ._network import BatchTrainer
+from ._network import BatchTrainer, stored_by_input
 from ._tables import HashTables
 
 # Layers narrower than this gain too little from hashing to hash under 'auto'.
@@ -506,8 +506,10 @@ class Layer:
     Parameters
     ----------
     weights : ndarray of shape (n_out, n_in)
-        C-contiguous: a neuron's weights are contiguous. The estimator's
-        ``coefs_[i]`` is its transpose (a view).
+        C-contiguous: a neuron's weights are contiguous; or, for a dense first
+        layer trained on a sparse X, Fortran-ordered (stored by input, see
+        ``Network.store_first_layer``). The estimator's ``coefs_[i]`` is its
+        transpose (a view).
     bias : ndarray of shape (n_out,)
     activation : str
     hashing : LayerHashing or None
@@ -528,7 +530,8 @@ class Layer:
                      "moment2_b"):
             arr = getattr(self, name)
             if arr is not None:
-                setattr(self, name, np.require(arr, requirements=["C", "W", "A"]))
+                order = "F" if stored_by_input(arr) else "C"
+                setattr(self, name, np.require(arr, requirements=[order, "W", "A"]))
         if self.hashing is not None:
             self.hashing.ensure_writeable()
 
@@ -556,6 +559,26 @@ class Network:
                             inference_only=inference, step_base=step_base,
                             sparse_input=sparse_input, max_labels=max_labels,
                             hash_output=hash_output)
+
+    def store_first_layer(self, by_input):
+        """Store the first layer's weights and moments by input or by neuron.
+
+        By input (Fortran order) when a dense first layer trains on a sparse
+        X: a non-zero input then reads and steps one contiguous row of n_out
+        entries, not one entry in each neuron's row. By neuron (C order)
+        otherwise. Copies what is stored the other way; returns whether
+        anything was copied (the estimator's ``coefs_`` views are then stale).
+        """
+        layer = self.layers[0]
+        order = "F" if by_input and layer.hashing is None else "C"
+        moved = False
+        for name in ("weights", "moment1_w", "moment2_w"):
+            arr = getattr(layer, name)
+            if arr is not None and stored_by_input(arr) != (order == "F") and not (
+                    arr.flags.c_contiguous and arr.flags.f_contiguous):
+                setattr(layer, name, np.asarray(arr, order=order))
+                moved = True
+        return moved
 
     def check(self):
         """Raise ValueError unless the layers' arrays make one network.
@@ -622,7 +645,7 @@ class Network:
 
     def snapshot(self):
         """A copy of the parameters and tables (early stopping's best)."""
-        return [(layer.weights.copy(), layer.bias.copy(),
+        return [(layer.weights.copy(order="K"), layer.bias.copy(),
                  None if layer.hashing is None or layer.hashing.tables is None
                  else (layer.hashing.functions, layer.hashing.tables.copy(),
                        None if layer.hashing.query_center is None
@@ -679,13 +702,15 @@ def _seed(random_state):
     return int(random_state.randint(np.iinfo(np.int32).max))
 
 
-def _draw_weights(random_state, bound, fan_in, fan_out, dtype):
+def _draw_weights(random_state, bound, fan_in, fan_out, dtype, by_input=False):
     """U(-bound, bound) weights of shape (fan_out, fan_in), the values MLP draws
     for its (fan_in, fan_out) coefs, drawn in blocks of at most
     ``INIT_BLOCK_DRAWS`` values: no float64 copy of a wide layer is ever whole
     (100,000 -> 2,048: 1.6 GB), and the transposed cast reads one block at a
-    time instead of striding across the whole draw."""
-    weights = np.empty((fan_out, fan_in), dtype=dtype)
+    time instead of striding across the whole draw. ``by_input``: stored by
+    input (Fortran order, see ``Network.store_first_layer``)."""
+    weights_t = np.empty((fan_in, fan_out), dtype=dtype) if by_input else None
+    weights = weights_t.T if by_input else np.empty((fan_out, fan_in), dtype=dtype)
     rows = max(1, INIT_BLOCK_DRAWS // fan_out)
     for start in range(0, fan_in, rows):
         stop = min(fan_in, start + rows)
@@ -696,11 +721,12 @@ def _draw_weights(random_state, bound, fan_in, fan_out, dtype):
 
 def new_network(layer_units, dtype, random_state, *, activation, out_activation,
                 weight_init, hashed, configs, strategy, min_count, n_threads,
-                subspace=None):
+                subspace=None, sparse_input=False):
     """Initial weights (drawn as MLP draws them) and tables of a network.
 
     ``subspace``: the ``(center, components)`` of ``input_subspace`` for a
-    first layer whose selection is 'subspace'.
+    first layer whose selection is 'subspace'. ``sparse_input``: the first
+    fit's X is sparse, so a dense first layer is stored by input.
     """
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
@@ -730,7 +756,8 @@ def new_network(layer_units, dtype, random_state, *, activation, out_activation,
             # Dense layers, and a hashed layer whose budget covers its width
             # (every neuron computed): MLP's draws.
             bound = np.sqrt(factor / (fan_in + fan_out))
-        weights = _draw_weights(random_state, bound, fan_in, fan_out, dtype)
+        weights = _draw_weights(random_state, bound, fan_in, fan_out, dtype,
+                                by_input=i == 0 and sparse_input and not hashed[i])
         intercept = random_state.uniform(-bound, bound, fan_out)
         layers.append(Layer(
             weights, intercept.astype(dtype),

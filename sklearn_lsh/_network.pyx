@@ -71,6 +71,23 @@ def _checked(arr, name, shape, dtype, writeable=True):
     return arr
 
 
+def stored_by_input(weights):
+    """Whether a layer's (n_out, n_in) weights are the transpose of a
+    C-contiguous (n_in, n_out) array (Fortran order), not a C-contiguous one."""
+    return (isinstance(weights, np.ndarray) and weights.ndim == 2
+            and weights.flags.f_contiguous and not weights.flags.c_contiguous)
+
+
+def _checked_weights(arr, name, shape, dtype, writeable, by_input):
+    """``_checked`` for a layer's (n_out, n_in) weights or moments; stored by
+    input, their transpose must be C-contiguous (the same memory)."""
+    if by_input:
+        return _checked(arr.T if isinstance(arr, np.ndarray) else arr,
+                        name + " (stored by input)", shape[::-1], dtype,
+                        writeable).T
+    return _checked(arr, name, shape, dtype, writeable)
+
+
 cdef inline void* _ptr(arr) except? NULL:
     return NULL if arr is None else <void*> <intp_t> arr.ctypes.data
 
@@ -332,8 +349,13 @@ cdef class BatchTrainer:
         cdef layer_t* c = &self.net.layers[l]
         shape_w, shape_b = (c.n_out, c.n_in), (c.n_out,)
         writeable = not self.inference_only
-        W = _checked(layer.weights, f"weights of layer {l}", shape_w, self.dtype,
-                     writeable)
+        c.by_input = l == 0 and layer.hashing is None and stored_by_input(layer.weights)
+        if c.by_input and not self.sparse_input and not self.inference_only:
+            raise ValueError("the first layer's weights are stored by input (for "
+                             "a sparse X); training on a dense X needs them by "
+                             "neuron (Network.store_first_layer).")
+        W = _checked_weights(layer.weights, f"weights of layer {l}", shape_w,
+                             self.dtype, writeable, c.by_input)
         b = _checked(layer.bias, f"bias of layer {l}", shape_b, self.dtype, writeable)
         c.weights = _ptr(W)
         c.bias = _ptr(b)
@@ -346,7 +368,12 @@ cdef class BatchTrainer:
             arr = getattr(layer, name)
             if arr is None and name.startswith("moment2"):
                 arr = state["moment1" + name[7:]]  # SGD: no second moment
-            state[name] = _checked(arr, f"{name} of layer {l}", shape, self.dtype)
+            if name.endswith("w"):
+                state[name] = _checked_weights(arr, f"{name} of layer {l}", shape,
+                                               self.dtype, True, c.by_input)
+            else:
+                state[name] = _checked(arr, f"{name} of layer {l}", shape,
+                                       self.dtype)
         c.moment1_w = _ptr(state["moment1_w"])
         c.moment2_w = _ptr(state["moment2_w"])
         c.moment1_b = _ptr(state["moment1_b"])
@@ -366,6 +393,14 @@ cdef class BatchTrainer:
                 last = np.zeros(c.n_in, dtype=np.uint16)
                 c.col_last = <stamp_t*> _ptr(last)
             self._keep.append(last)
+        if c.by_input:
+            lists = {"place": np.full(c.n_in, -1, dtype=np.int32),
+                     "inputs": np.zeros(c.n_in, dtype=np.int32),
+                     "offsets": np.zeros(c.n_in + 1, dtype=np.int64)}
+            c.input_place = <int32_t*> _ptr(lists["place"])
+            c.inputs = <int32_t*> _ptr(lists["inputs"])
+            c.input_offsets = <int64_t*> _ptr(lists["offsets"])
+            self._keep.append(lists)
 
     cdef _slots(self, intp_t l, layer_t* c):
         """The per-sample slots of a layer, and its regroup lists."""
@@ -420,7 +455,9 @@ cdef class BatchTrainer:
             "set_marker": (max_n, np.int32),
             "nz_ids": (max(max_in, max_n), np.int32),
             "nz_vals": (max(max_in, max_n), self.dtype),
-            "acc": (max_in, self.dtype), "cols": (max_in, np.int32),
+            # A gradient row: a neuron's (n_in), or an input's (n_out) in a
+            # layer stored by input.
+            "acc": (max(max_in, max_n), self.dtype), "cols": (max_in, np.int32),
             "grad_block": (GEMM_BLOCK * gemm_in, self.dtype),
             "col_marker": (max_in, np.int32),
         }
@@ -531,6 +568,17 @@ cdef class BatchTrainer:
             data["X_indptr"], data["X_indices"] = indptr, indices
             data["X_data"] = _checked(X.data[:indices.shape[0]], "X data",
                                       indices.shape, self.dtype, False)
+            if first.by_input and not self.inference_only:
+                # Room for the entries of any batch: its rows' lengths at most
+                # the batch_size largest.
+                lengths = np.diff(indptr)
+                k = min(self.batch_size, n_rows)
+                room = int(np.partition(lengths, n_rows - k)[n_rows - k:].sum()
+                           ) if k else 0
+                data["entry_slots"] = np.zeros(max(room, 1), dtype=np.int32)
+                data["entry_values"] = np.zeros(max(room, 1), dtype=self.dtype)
+                first.entry_slots = <int32_t*> _ptr(data["entry_slots"])
+                first.entry_values = _ptr(data["entry_values"])
             if indices.size == 0:  # keep the pointers valid
                 data["X_indices"] = np.zeros(1, np.int32)
                 data["X_data"] = np.zeros(1, self.dtype)

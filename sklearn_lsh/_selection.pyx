@@ -22,6 +22,7 @@ from cython cimport floating
 from ._common cimport axpy, dot, gather_dot, keys_by_block, layer_t, scratch_t
 from ._hashing cimport hash_dense_row, hash_sparse_row
 from ._openmp_helpers cimport omp_get_wtime
+from ._prefetch cimport PREFETCH_ROWS_AHEAD, prefetch_row
 from ._rng cimport splitmix64
 from ._tables cimport query_row, stamps_exhausted
 from ._typedefs cimport int32_t, int64_t, intp_t, key_t, uint64_t
@@ -359,6 +360,9 @@ cdef intp_t _rank(
             axpy(layer.n_out, nz_vals[t], W_t + <intp_t> s.nz_ids[t] * layer.n_out,
                  exact)
     for t in range(n_retrieved):
+        if in_dense != NULL and W_t == NULL and t + PREFETCH_ROWS_AHEAD < n_retrieved:
+            prefetch_row(W + <intp_t> candidates[t + PREFETCH_ROWS_AHEAD] * layer.n_in,
+                         layer.n_in * sizeof(floating), False)
         k = candidates[t]
         if s.set_marker[k] == s.set_stamp:
             continue

@@ -11,7 +11,10 @@
 2. Parallel over the neurons the batch touched: each neuron's gradient row is
    the sum over its samples of delta x input (in sample order; for a gemm
    layer, the rows of a block of neurons as one matrix product), followed at
-   once by the optimizer step on that row (see ``_optimizers``). Skipped if a
+   once by the optimizer step on that row (see ``_optimizers``). A dense first
+   layer over a sparse X is stored by input instead (``by_input``): parallel
+   over the inputs the batch touched, each input's row of n_out weights is
+   the sum over its samples of value x delta, then stepped. Skipped if a
    sample's loss is not finite, or a gradient (or its square, Adam's second
    moment) might not be: a diverged batch writes nothing.
 
@@ -55,6 +58,7 @@ from ._common cimport (
 )
 from ._hashing cimport SIMHASH_BLOCK, simhash_block
 from ._openmp_helpers cimport omp_get_thread_num, omp_get_wtime
+from ._prefetch cimport PREFETCH_ROWS_AHEAD, prefetch_row
 from ._optimizers cimport (
     ADAM,
     GRADIENT,
@@ -240,6 +244,11 @@ cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
     out = <floating*> layer.act + ii * layer.width
     W = <const floating*> layer.weights
     bias = <const floating*> layer.bias
+    if layer.by_input:
+        _forward_by_input(layer, in_dense, in_ids, in_vals, in_n, out)
+        layer.macs[ii] = layer.n_out * in_n
+        _activate(layer.activation, out, n_act)
+        return
     ids = layer.ids + ii * layer.width
     for a in range(n_act):
         k = ids[a] if layer.hashed else <int32_t> a
@@ -253,6 +262,23 @@ cdef void _forward_layer(network_t* net, const batch_t* b, int l, intp_t ii,
                                           in_n)
     layer.macs[ii] = layer_macs
     _activate(layer.activation, out, n_act)
+
+
+cdef void _forward_by_input(const layer_t* layer, const floating* in_dense,
+                            const int32_t* in_ids, const floating* in_vals,
+                            intp_t in_n, floating* out) noexcept nogil:
+    """Pre-activations of every neuron of a layer stored by input: the bias,
+    then one contiguous row of weights per non-zero input, in input order."""
+    cdef const floating* W_t = <const floating*> layer.weights
+    cdef intp_t t, n_out = layer.n_out
+    memcpy(out, layer.bias, n_out * sizeof(floating))
+    if in_ids != NULL:
+        for t in range(in_n):
+            axpy(n_out, in_vals[t], W_t + <intp_t> in_ids[t] * n_out, out)
+    else:
+        for t in range(in_n):
+            if in_dense[t] != 0:
+                axpy(n_out, in_dense[t], W_t + t * n_out, out)
 
 
 cdef void _hash_block(const network_t* net, const batch_t* b, int l, intp_t i0,
@@ -310,10 +336,16 @@ cdef void _forward_block(network_t* net, const batch_t* b, int l, intp_t i0,
     cdef const floating* inputs = _gemm_inputs(net, l, b, &ld, tag)
     cdef const floating* bias = <const floating*> layer.bias
     cdef floating* out = <floating*> layer.act + i0 * layer.width
-    # Row-major out (slots x n_out) = inputs (slots x n_in) W^T.
-    gemm(c"T", c"N", layer.n_out, i1 - i0, layer.n_in,
-         <const floating*> layer.weights, layer.n_in, inputs + i0 * ld, ld,
-         out, layer.width)
+    # Row-major out (slots x n_out) = inputs (slots x n_in) W^T; stored by
+    # input, W^T is the row-major array (n_in x n_out) itself.
+    if layer.by_input:
+        gemm(c"N", c"N", layer.n_out, i1 - i0, layer.n_in,
+             <const floating*> layer.weights, layer.n_out, inputs + i0 * ld, ld,
+             out, layer.width)
+    else:
+        gemm(c"T", c"N", layer.n_out, i1 - i0, layer.n_in,
+             <const floating*> layer.weights, layer.n_in, inputs + i0 * ld, ld,
+             out, layer.width)
     for ii in range(i0, i1):
         out = <floating*> layer.act + ii * layer.width
         for a in range(layer.n_out):
@@ -509,6 +541,42 @@ cdef void _update_neuron(
     _step_row(net, l, k, grad, grad_bias, cols, n_cols, st, tag)
 
 
+cdef inline void _prefetch_neuron(const layer_t* layer, int32_t k,
+                                  floating tag) noexcept nogil:
+    """Prefetch the rows neuron k's step writes: weights and moments."""
+    cdef intp_t offset = k * layer.n_in
+    cdef intp_t n_bytes = layer.n_in * sizeof(floating)
+    prefetch_row(<floating*> layer.weights + offset, n_bytes, True)
+    prefetch_row(<floating*> layer.moment1_w + offset, n_bytes, True)
+    if layer.moment2_w != layer.moment1_w:
+        prefetch_row(<floating*> layer.moment2_w + offset, n_bytes, True)
+
+
+cdef inline void _step_entries(
+    floating* param, floating* moment1, floating* moment2, floating* grad,
+    const int32_t* cols, intp_t n, double alpha, const step_t* st,
+    int32_t row_last, const stamp_t* last, stamp_t* stamp,
+) noexcept nogil:
+    """The optimizer step of n entries of a row (``cols``, or all if NULL)
+    from their gradient; zeroes ``grad``'s stepped entries. The gradient
+    solver stores the gradient in ``moment1``."""
+    if st.solver == GRADIENT:
+        _store_gradient(moment1, param, grad, cols, n, st.scale, alpha)
+    elif st.solver == ADAM:
+        adam_row(param, moment1, moment2, grad, cols, n, alpha, st, row_last,
+                 last, stamp)
+    else:
+        sgd_row(param, moment1, grad, cols, n, alpha, st, row_last, last, stamp)
+
+
+cdef inline void _step_bias(const layer_t* layer, int32_t k, floating grad_bias,
+                            const step_t* st, floating tag) noexcept nogil:
+    """The optimizer step of neuron k's bias (call before its row_last moves)."""
+    _step_entries(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                  <floating*> layer.moment2_b + k, &grad_bias, NULL, 1, 0.0, st,
+                  layer.row_last[k], NULL, NULL)
+
+
 cdef void _step_row(const network_t* net, int l, int32_t k, floating* grad,
                     floating grad_bias, const int32_t* cols, intp_t n_cols,
                     const step_t* st, floating tag) noexcept nogil:
@@ -519,32 +587,121 @@ cdef void _step_row(const network_t* net, int l, int32_t k, floating* grad,
     cdef floating* W = <floating*> layer.weights + k * n_in
     cdef stamp_t* last = NULL
     cdef stamp_t* stamp = NULL
-    cdef int32_t row_last = layer.row_last[k]
     # Each entry's last step: its own in a hashed layer, its input's in a dense
     # one (stamped after the whole layer is stepped), else the row's.
     if layer.entry_last != NULL:
         last = stamp = layer.entry_last + k * n_in
     elif layer.col_last != NULL:
         last = layer.col_last
+    _step_entries(W, <floating*> layer.moment1_w + k * n_in,
+                  <floating*> layer.moment2_w + k * n_in, grad, cols, n_cols,
+                  st.alpha, st, layer.row_last[k], last, stamp)
+    _step_bias(layer, k, grad_bias, st, tag)
     layer.row_last[k] = st.step
-    if st.solver == GRADIENT:
-        _store_gradient(<floating*> layer.moment1_w + k * n_in, W, grad, cols,
-                        n_cols, st.scale, st.alpha)
-        (<floating*> layer.moment1_b)[k] = <floating> (st.scale * grad_bias)
-    elif st.solver == ADAM:
-        adam_row(W, <floating*> layer.moment1_w + k * n_in,
-                 <floating*> layer.moment2_w + k * n_in, grad, cols, n_cols,
-                 st.alpha, st, row_last, last, stamp)
-        adam_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
-                 <floating*> layer.moment2_b + k, &grad_bias, NULL, 1, 0.0, st,
-                 row_last, NULL, NULL)
-    else:
-        sgd_row(W, <floating*> layer.moment1_w + k * n_in, grad, cols, n_cols,
-                st.alpha, st, row_last, last, stamp)
-        sgd_row(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
-                &grad_bias, NULL, 1, 0.0, st, row_last, NULL, NULL)
     if layer.weights_t != NULL and st.solver != GRADIENT:
         _copy_to_transposed(layer, k, W, cols, n_cols)
+
+
+cdef inline int32_t _input_last(const step_t* st, stamp_t stamp) noexcept nogil:
+    # An input's last step, from its stamp modulo 2**16 (the worker keeps
+    # every lag below that).
+    return st.step - <stamp_t> (<stamp_t> st.step - stamp)
+
+
+cdef void _regroup_inputs(layer_t* layer, const batch_t* b,
+                          floating tag) noexcept nogil:
+    """The batch's CSR rows regrouped by input for a by_input first layer:
+    each touched input (in order of first sight) with its (slot, value)
+    entries in sample order."""
+    cdef intp_t ii, t, row, n_inputs = 0
+    cdef int64_t e, start, stop
+    cdef int32_t j, place
+    cdef int64_t* offsets = layer.input_offsets
+    cdef floating* values = <floating*> layer.entry_values
+    cdef const floating* X_data = <const floating*> b.X_data
+    for ii in range(b.n_samples):
+        if _dropped(b, ii):
+            continue
+        row = b.rows[ii]
+        for e in range(b.X_indptr[row], b.X_indptr[row + 1]):
+            j = b.X_indices[e]
+            if layer.input_place[j] < 0:
+                layer.input_place[j] = <int32_t> n_inputs
+                layer.inputs[n_inputs] = j
+                offsets[n_inputs + 1] = 0
+                n_inputs += 1
+            offsets[layer.input_place[j] + 1] += 1
+    offsets[0] = 0
+    for t in range(n_inputs):
+        offsets[t + 1] += offsets[t]
+    for ii in range(b.n_samples):
+        if _dropped(b, ii):
+            continue
+        row = b.rows[ii]
+        start = b.X_indptr[row]
+        stop = b.X_indptr[row + 1]
+        for e in range(start, stop):
+            place = layer.input_place[b.X_indices[e]]
+            layer.entry_slots[offsets[place]] = <int32_t> ii
+            values[offsets[place]] = X_data[e]
+            offsets[place] += 1
+    # The fill advanced each offset to the next one's start: shift back.
+    for t in range(n_inputs, 0, -1):
+        offsets[t] = offsets[t - 1]
+    offsets[0] = 0
+    for t in range(n_inputs):
+        layer.input_place[layer.inputs[t]] = -1
+    layer.n_inputs = n_inputs
+
+
+cdef void _update_input(const network_t* net, int l, intp_t t, const batch_t* b,
+                        const step_t* st, scratch_t* s, floating tag) noexcept nogil:
+    """Gradient row of input t of a by_input layer (the t-th of the batch's
+    inputs; with a dense X, input t itself) summed over its samples, then the
+    step of its n_out weights, contiguous."""
+    cdef const layer_t* layer = &net.layers[l]
+    cdef intp_t n_out = layer.n_out, ii, offset
+    cdef const floating* delta = <const floating*> layer.delta
+    cdef const floating* values = <const floating*> layer.entry_values
+    cdef const floating* X = <const floating*> b.X
+    cdef floating* grad = <floating*> s.acc
+    cdef floating x
+    cdef int64_t e
+    cdef int32_t j
+    if X != NULL:
+        j = <int32_t> t
+        for ii in range(b.n_samples):
+            x = X[b.rows[ii] * b.n_features + j]
+            if x != 0 and not _dropped(b, ii):
+                axpy(n_out, x, delta + ii * layer.width, grad)
+    else:
+        j = layer.inputs[t]
+        for e in range(layer.input_offsets[t], layer.input_offsets[t + 1]):
+            axpy(n_out, values[e], delta + <intp_t> layer.entry_slots[e] * layer.width,
+                 grad)
+    offset = <intp_t> j * n_out
+    _step_entries(<floating*> layer.weights + offset,
+                  <floating*> layer.moment1_w + offset,
+                  <floating*> layer.moment2_w + offset, grad, NULL, n_out,
+                  st.alpha, st, _input_last(st, layer.col_last[j]), NULL, NULL)
+
+
+cdef void _update_biases(const network_t* net, int l, intp_t k0, intp_t k1,
+                         const batch_t* b, const step_t* st,
+                         floating tag) noexcept nogil:
+    """The bias steps of neurons k0 to k1 of a by_input layer (every neuron
+    is active): each one's gradient summed in sample order."""
+    cdef const layer_t* layer = &net.layers[l]
+    cdef const floating* delta = <const floating*> layer.delta
+    cdef floating grad_bias
+    cdef intp_t k, ii
+    for k in range(k0, k1):
+        grad_bias = 0
+        for ii in range(b.n_samples):
+            if not _dropped(b, ii):
+                grad_bias += delta[ii * layer.width + k]
+        _step_bias(layer, <int32_t> k, grad_bias, st, tag)
+        layer.row_last[k] = st.step
 
 
 cdef void _update_block(network_t* net, int l, intp_t k0, const batch_t* b,
@@ -658,6 +815,7 @@ cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                       floating tag) noexcept nogil:
     cdef intp_t ii, t, n_blocks = (b.n_samples + GEMM_BLOCK - 1) // GEMM_BLOCK
     cdef int tid, l
+    cdef bint prefetch_rows
     cdef layer_t* layer
     # Phase 1, layer by layer: a gemm layer's work is matrix products over
     # fixed blocks of slots, any other's goes slot by slot.
@@ -721,14 +879,32 @@ cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
                 tid = omp_get_thread_num()
                 _update_block(net, l, t * GEMM_BLOCK, b, st, &net.scratch[tid],
                               tag)
+        elif layer.by_input:
+            if b.X == NULL:
+                _regroup_inputs(layer, b, tag)
+            else:
+                layer.n_inputs = layer.n_in
+            for t in prange(layer.n_inputs, schedule="dynamic", chunksize=4,
+                            num_threads=net.n_threads):
+                _update_input(net, l, t, b, st, &net.scratch[omp_get_thread_num()],
+                              tag)
+            for t in prange((layer.n_out + GEMM_BLOCK - 1) // GEMM_BLOCK,
+                            schedule="static", num_threads=net.n_threads):
+                _update_biases(net, l, t * GEMM_BLOCK,
+                               min((t + 1) * GEMM_BLOCK, layer.n_out), b, st, tag)
         else:
             if layer.hashed:
                 _regroup(layer, b)
             else:
                 layer.n_touched = layer.n_out
+            # Whole short rows: a hashed layer's touched neurons are scattered.
+            prefetch_rows = layer.hashed and not _sparse_input(net, l, b)
             for t in prange(layer.n_touched, schedule="dynamic", chunksize=4,
                             num_threads=net.n_threads):
                 tid = omp_get_thread_num()
+                if prefetch_rows and t + PREFETCH_ROWS_AHEAD < layer.n_touched:
+                    _prefetch_neuron(layer, layer.touched[t + PREFETCH_ROWS_AHEAD],
+                                     tag)
                 _update_neuron(net, l,
                                layer.touched[t] if layer.hashed else <int32_t> t,
                                b, st, &net.scratch[tid], tag)
@@ -751,6 +927,9 @@ cdef void catch_up(network_t* net, const step_t* st, const unsigned char* layers
             continue
         layer = &net.layers[l]
         n_in = layer.n_in
+        if layer.by_input:
+            _catch_up_by_input(layer, st, net.n_threads, tag)
+            continue
         for k in prange(layer.n_out, schedule="static", num_threads=net.n_threads):
             last = stamp = NULL
             if layer.entry_last != NULL:
@@ -783,3 +962,35 @@ cdef void catch_up(network_t* net, const step_t* st, const unsigned char* layers
         if layer.col_last != NULL:
             for k in range(n_in):
                 layer.col_last[k] = <stamp_t> st.step
+
+
+cdef void _catch_up_by_input(layer_t* layer, const step_t* st, int n_threads,
+                             floating tag) noexcept nogil:
+    """``catch_up`` of a layer stored by input: each input's n_out weights
+    (contiguous) from its last step, then the biases from their neurons'."""
+    cdef intp_t j, k, n_out = layer.n_out, offset
+    for j in prange(layer.n_in, schedule="static", num_threads=n_threads):
+        offset = j * n_out
+        if st.solver == ADAM:
+            adam_catch_up_row(
+                <floating*> layer.weights + offset,
+                <floating*> layer.moment1_w + offset,
+                <floating*> layer.moment2_w + offset, n_out, st,
+                _input_last(st, layer.col_last[j]), NULL, NULL)
+        else:
+            sgd_catch_up_row(
+                <floating*> layer.weights + offset,
+                <floating*> layer.moment1_w + offset, n_out, st,
+                _input_last(st, layer.col_last[j]), NULL, NULL)
+        layer.col_last[j] = <stamp_t> st.step
+    for k in range(n_out):
+        if st.solver == ADAM:
+            adam_catch_up_row(
+                <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                <floating*> layer.moment2_b + k, 1, st, layer.row_last[k],
+                NULL, NULL)
+        else:
+            sgd_catch_up_row(
+                <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                1, st, layer.row_last[k], NULL, NULL)
+        layer.row_last[k] = st.step

@@ -173,6 +173,48 @@ def test_refit_is_reproducible_and_threads_do_not_matter(digits):
     assert fits[2].loss_curve_[-1] < fits[2].loss_curve_[0]
 
 
+def test_sparse_fit_stores_the_first_layer_by_input():
+    """A dense first layer trained on a sparse X is stored by input (its
+    coefs_ then C-contiguous, as MLP's); a dense X stores it by neuron again,
+    and the model serves and trains on either, pickled or not."""
+    import pickle
+
+    X, y = make_classification(n_samples=200, n_features=30, n_informative=10,
+                               n_classes=3, random_state=0)
+    X[np.abs(X) < 0.7] = 0
+    Xs = sp.csr_matrix(X)
+    est = _quiet(LSHMLPClassifier(hidden_layer_sizes=(16,), max_iter=3,
+                                  random_state=0), Xs, y)
+    first = est._network.layers[0]
+    for arr in (first.weights, first.moment1_w, first.moment2_w):
+        assert np.isfortran(arr)
+    assert est.coefs_[0].flags.c_contiguous
+    assert np.shares_memory(est.coefs_[0], first.weights)
+    np.testing.assert_allclose(est.predict_proba(X), est.predict_proba(Xs),
+                               rtol=1e-5, atol=1e-7)
+    # The same draws as for a dense X: only the storage differs.
+    from sklearn_lsh._layers import _draw_weights
+
+    by_input, by_neuron = (
+        _draw_weights(np.random.RandomState(0), 0.1, 3000, 40, np.float32, flag)
+        for flag in (True, False))
+    assert np.isfortran(by_input) and by_neuron.flags.c_contiguous
+    np.testing.assert_array_equal(by_input, by_neuron)
+
+    loaded = pickle.loads(pickle.dumps(est))
+    assert np.isfortran(loaded._network.layers[0].weights)
+    np.testing.assert_array_equal(loaded.predict_proba(Xs), est.predict_proba(Xs))
+    for data, fortran in ((X, False), (Xs, True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.partial_fit(data, y)
+        first = est._network.layers[0]
+        for arr in (first.weights, first.moment1_w, first.moment2_w):
+            assert np.isfortran(arr) == fortran
+        assert np.shares_memory(est.coefs_[0], first.weights)
+        assert np.isfinite(est.predict_proba(X)).all()
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 def test_sparse_input_equals_dense(fmt, index_dtype):

@@ -174,8 +174,26 @@ def make_data(n, n_features, n_outputs, output, dtype, sparse, seed=0):
      if output in ("softmax", "logistic") or not hashed[-1]],
 )
 def test_all_active_equals_dense(dtype, rtol, hidden, output, sparse, hashed):
+    # A dense first layer over a sparse X is checked stored both ways: by
+    # neuron, and by input (as the estimators store it for a sparse X).
+    by_input = [False, True] if sparse and not hashed[0] else [False]
+    for first_by_input in by_input:
+        _check_all_active_equals_dense(dtype, rtol, hidden, output, sparse, hashed,
+                                       first_by_input)
+
+
+def store_by_input(spec):
+    """Store a layer spec's weights and moments by input (Fortran order)."""
+    for name in ("weights", "moment1_w", "moment2_w"):
+        spec[name] = np.asfortranarray(spec[name])
+
+
+def _check_all_active_equals_dense(dtype, rtol, hidden, output, sparse, hashed,
+                                   first_by_input):
     sizes = [12, 9, 7, 4]
     specs = make_network(sizes, hidden, output, dtype, hashed)
+    if first_by_input:
+        store_by_input(specs[0])
     X, Y, label_indptr, label_ids = make_data(10, sizes[0], sizes[-1], output,
                                               dtype, sparse)
     sw = np.linspace(0.5, 2.0, X.shape[0]).astype(dtype)
@@ -328,6 +346,75 @@ def test_catch_up_of_chosen_layers():
     for a, b in zip(partial, full):
         for name in ("weights", "bias", "moment1_w", "moment2_w"):
             np.testing.assert_array_equal(a[name], b[name])
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_first_layer_stored_by_input_trains_as_stored_by_neuron(solver, n_threads):
+    """Steps, lazy catch-up, dropped rows (weight 0) and a dense X given to a
+    worker built for a sparse one: a first layer stored by input moves as the
+    same layer stored by neuron, and takes the same bits for any thread count
+    (checked against one thread)."""
+    dtype = np.float64
+    sizes = [30, 8, 5]
+    X_dense, Y, _, _ = make_data(40, sizes[0], sizes[-1], "softmax", dtype, False,
+                                 seed=5)
+    # Sparser than make_data's half: inputs skip steps and catch up.
+    X_dense[np.random.RandomState(6).rand(*X_dense.shape) < 0.7] = 0
+    X = sp.csr_matrix(X_dense)
+    X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int64)
+    sw = np.ones(X.shape[0])
+    sw[::7] = 0
+    params = dict(solver=solver, scale=1 / 6, learning_rate=0.05, alpha=0.01,
+                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, momentum=0.9,
+                  nesterov=True)
+    batches = np.random.RandomState(7).permutation(40)[:36].reshape(6, 6)
+    nets = {}
+    for by_input, threads in ((False, 1), (True, 1), (True, n_threads)):
+        specs = make_network(sizes, "relu", "softmax", dtype, (False, False), seed=2)
+        if by_input:
+            store_by_input(specs[0])
+        trainer = BatchTrainer(specs, 6, threads, sparse_input=True)
+        for step, rows in enumerate(batches):
+            # A dense X for one batch: every input of the first layer steps.
+            data = X_dense if step == 3 else X
+            trainer.run(data, rows.astype(np.intp), Y=Y, sample_weight=sw, **params)
+        trainer.catch_up(**params)
+        nets[by_input, threads] = specs
+    assert np.isfortran(nets[True, 1][0]["weights"])
+    for name in ("weights", "bias", "moment1_w", "moment2_w", "moment1_b"):
+        for i in range(2):
+            np.testing.assert_allclose(nets[True, 1][i][name], nets[False, 1][i][name],
+                                       rtol=1e-10, atol=1e-13)
+            np.testing.assert_array_equal(nets[True, n_threads][i][name],
+                                          nets[True, 1][i][name])
+    # Inputs skipped steps and caught up: no sparse batch's kept rows hold them all.
+    for step, rows in enumerate(batches):
+        kept = rows[sw[rows] > 0]
+        assert step == 3 or (X_dense[kept] != 0).any(axis=0).sum() < sizes[0]
+
+
+def test_first_layer_stored_by_input_serves_dense_inference():
+    """A worker for inference over a dense X reads a first layer stored by
+    input (one matrix product) as it reads one stored by neuron."""
+    dtype = np.float32
+    sizes = [12, 9, 4]
+    X, Y, _, _ = make_data(10, sizes[0], sizes[-1], "softmax", dtype, False)
+    acts = []
+    for by_input in (False, True):
+        specs = make_network(sizes, "relu", "softmax", dtype, (False, False))
+        if by_input:
+            store_by_input(specs[0])
+        trainer = BatchTrainer(specs, 10, 2, inference_only=True)
+        trainer.run(X, np.arange(10, dtype=np.intp), training=False)
+        acts.append([a.copy() for a in trainer.activations])
+    for a, b in zip(*acts):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Training on a dense X needs the first layer stored by neuron.
+    specs = make_network(sizes, "relu", "softmax", dtype, (False, False))
+    store_by_input(specs[0])
+    with pytest.raises(ValueError, match="stored by input"):
+        BatchTrainer(specs, 10, 1, sparse_input=False)
 
 
 def test_refused_batch_takes_no_step():

@@ -13,6 +13,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import (
     make_classification,
@@ -45,6 +46,10 @@ def _data(name):
                                    n_informative=30, n_classes=300,
                                    n_clusters_per_class=1, class_sep=3,
                                    random_state=0)
+    elif name == "300 classes, sparse X":
+        X, y = _data("300 classes")
+        X[np.abs(X) < 1.0] = 0
+        X = sp.csr_matrix(X)
     elif name == "multilabel":
         X, y = make_multilabel_classification(n_samples=600, n_features=20,
                                               n_classes=300, n_labels=4,
@@ -71,6 +76,10 @@ CONFIGS = {
     "clf-hashed-output": (
         lambda: LSHMLPClassifier(hidden_layer_sizes=(64,), active_fraction=0.1,
                                  **COMMON), "300 classes"),
+    # The same over a sparse X: the first layer stored by input.
+    "clf-hashed-output-sparse-input": (
+        lambda: LSHMLPClassifier(hidden_layer_sizes=(64,), active_fraction=0.1,
+                                 **COMMON), "300 classes, sparse X"),
     "clf-multilabel-hashed-output": (
         lambda: LSHMLPClassifier(hidden_layer_sizes=(64,), active_fraction=0.1,
                                  hash_family="simhash", selection="lsh", **COMMON),
