@@ -22,10 +22,18 @@
 #define LSH_ROW_CLONES
 #endif
 
+/* GCC would move the zeroing of grad out of the loop into a call to memset:
+ * a second pass, and a call per row (per bias: four bytes). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LSH_ROW_NO_MEMSET __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define LSH_ROW_NO_MEMSET
+#endif
+
 /* One Adam step on every entry of a row, in the order NumPy computes
  * scikit-learn's AdamOptimizer in the row's precision; grad is zeroed. */
 #define LSH_ADAM_DENSE_ROW(NAME, T, SQRT)                                     \
-    LSH_ROW_CLONES static void NAME(                                          \
+    LSH_ROW_CLONES LSH_ROW_NO_MEMSET static void NAME(                        \
         T *restrict param, T *restrict m, T *restrict v, T *restrict grad,    \
         ptrdiff_t n, T scale, T alpha, T lr, T beta_1, T one_minus_beta_1,    \
         T beta_2, T one_minus_beta_2, T epsilon)                              \
