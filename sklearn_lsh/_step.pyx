@@ -936,25 +936,11 @@ cdef void catch_up(network_t* net, const step_t* st, const unsigned char* layers
                 last = stamp = layer.entry_last + k * n_in
             elif layer.col_last != NULL:
                 last = layer.col_last
-            if st.solver == ADAM:
-                adam_catch_up_row(
-                    <floating*> layer.weights + k * n_in,
-                    <floating*> layer.moment1_w + k * n_in,
-                    <floating*> layer.moment2_w + k * n_in, n_in, st,
-                    layer.row_last[k], last, stamp)
-                adam_catch_up_row(
-                    <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
-                    <floating*> layer.moment2_b + k, 1, st, layer.row_last[k],
-                    NULL, NULL)
-            else:
-                sgd_catch_up_row(
-                    <floating*> layer.weights + k * n_in,
-                    <floating*> layer.moment1_w + k * n_in, n_in, st,
-                    layer.row_last[k], last, stamp)
-                sgd_catch_up_row(
-                    <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
-                    1, st, layer.row_last[k], NULL, NULL)
-            layer.row_last[k] = st.step
+            _catch_up_entries(<floating*> layer.weights + k * n_in,
+                              <floating*> layer.moment1_w + k * n_in,
+                              <floating*> layer.moment2_w + k * n_in, n_in, st,
+                              layer.row_last[k], last, stamp)
+            _catch_up_bias(layer, k, st, tag)
             if layer.weights_t != NULL:
                 _copy_to_transposed(layer, <int32_t> k,
                                     <const floating*> layer.weights + k * n_in,
@@ -971,26 +957,30 @@ cdef void _catch_up_by_input(layer_t* layer, const step_t* st, int n_threads,
     cdef intp_t j, k, n_out = layer.n_out, offset
     for j in prange(layer.n_in, schedule="static", num_threads=n_threads):
         offset = j * n_out
-        if st.solver == ADAM:
-            adam_catch_up_row(
-                <floating*> layer.weights + offset,
-                <floating*> layer.moment1_w + offset,
-                <floating*> layer.moment2_w + offset, n_out, st,
-                _input_last(st, layer.col_last[j]), NULL, NULL)
-        else:
-            sgd_catch_up_row(
-                <floating*> layer.weights + offset,
-                <floating*> layer.moment1_w + offset, n_out, st,
-                _input_last(st, layer.col_last[j]), NULL, NULL)
+        _catch_up_entries(<floating*> layer.weights + offset,
+                          <floating*> layer.moment1_w + offset,
+                          <floating*> layer.moment2_w + offset, n_out, st,
+                          _input_last(st, layer.col_last[j]), NULL, NULL)
         layer.col_last[j] = <stamp_t> st.step
     for k in range(n_out):
-        if st.solver == ADAM:
-            adam_catch_up_row(
-                <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
-                <floating*> layer.moment2_b + k, 1, st, layer.row_last[k],
-                NULL, NULL)
-        else:
-            sgd_catch_up_row(
-                <floating*> layer.bias + k, <floating*> layer.moment1_b + k,
-                1, st, layer.row_last[k], NULL, NULL)
-        layer.row_last[k] = st.step
+        _catch_up_bias(layer, k, st, tag)
+
+
+cdef inline void _catch_up_entries(
+    floating* param, floating* moment1, floating* moment2, intp_t n,
+    const step_t* st, int32_t row_last, const stamp_t* last, stamp_t* stamp,
+) noexcept nogil:
+    """The skipped steps of n entries of a row (Adam's or SGD's closed form)."""
+    if st.solver == ADAM:
+        adam_catch_up_row(param, moment1, moment2, n, st, row_last, last, stamp)
+    else:
+        sgd_catch_up_row(param, moment1, n, st, row_last, last, stamp)
+
+
+cdef inline void _catch_up_bias(layer_t* layer, intp_t k, const step_t* st,
+                                floating tag) noexcept nogil:
+    """The skipped steps of neuron k's bias; its row is then up to date."""
+    _catch_up_entries(<floating*> layer.bias + k, <floating*> layer.moment1_b + k,
+                      <floating*> layer.moment2_b + k, 1, st, layer.row_last[k],
+                      NULL, NULL)
+    layer.row_last[k] = st.step
