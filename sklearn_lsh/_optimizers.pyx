@@ -38,6 +38,16 @@ cdef extern from "_row_kernels.h" nogil:
         double scale, double alpha, double lr, double beta_1,
         double one_minus_beta_1, double beta_2, double one_minus_beta_2,
         double epsilon)
+    void lsh_adam_skip_dense_row_f32(
+        float* param, float* m, float* v, float* grad, intp_t n, float scale,
+        float alpha, float lr, float beta_1, float one_minus_beta_1,
+        float beta_2, float one_minus_beta_2, float epsilon, float move,
+        float decay_1, float decay_2)
+    void lsh_adam_skip_dense_row_f64(
+        double* param, double* m, double* v, double* grad, intp_t n,
+        double scale, double alpha, double lr, double beta_1,
+        double one_minus_beta_1, double beta_2, double one_minus_beta_2,
+        double epsilon, double move, double decay_1, double decay_2)
     void lsh_adam_skip_row_f32(float* param, float* m, float* v, intp_t n,
                                float move, float decay_1, float decay_2,
                                float epsilon)
@@ -147,19 +157,36 @@ cdef inline void _adam_skip(
     v[j] *= <floating> cu.decay_2[skipped]
 
 
+cdef inline void _skip_factors(
+    intp_t skipped, int64_t first_skipped, const catch_up_t* cu,
+    double learning_rate, floating* move, floating* decay_1, floating* decay_2,
+) noexcept nogil:
+    # _adam_skip's factors, for every entry of a row at once.
+    cdef int64_t middle = first_skipped + min((skipped - 1) // 2, 9)
+    if skipped >= cu.length:
+        skipped = cu.length - 1
+    move[0] = <floating> (learning_rate * _bias(cu, middle) * cu.shift[skipped])
+    decay_1[0] = <floating> cu.decay_1[skipped]
+    decay_2[0] = <floating> cu.decay_2[skipped]
+
+
 cdef void _adam_skip_row(
     floating* param, floating* m, floating* v, intp_t n, intp_t skipped,
     int64_t first_skipped, const catch_up_t* cu, double learning_rate,
     floating epsilon,
 ) noexcept nogil:
-    # _adam_skip on every entry of a row, its factors computed once.
-    cdef int64_t middle = first_skipped + min((skipped - 1) // 2, 9)
-    if skipped >= cu.length:
-        skipped = cu.length - 1
-    cdef floating move = <floating> (learning_rate * _bias(cu, middle)
-                                     * cu.shift[skipped])
-    cdef floating decay_1 = <floating> cu.decay_1[skipped]
-    cdef floating decay_2 = <floating> cu.decay_2[skipped]
+    # _adam_skip on every entry of a row.
+    cdef floating move, decay_1, decay_2
+    _skip_factors(skipped, first_skipped, cu, learning_rate, &move, &decay_1,
+                  &decay_2)
+    _move_skipped(param, m, v, n, move, decay_1, decay_2, epsilon)
+
+
+cdef inline void _move_skipped(
+    floating* param, floating* m, floating* v, intp_t n, floating move,
+    floating decay_1, floating decay_2, floating epsilon,
+) noexcept nogil:
+    # The row kernel of _adam_skip_row, from its factors.
     if floating is float:
         lsh_adam_skip_row_f32(param, m, v, n, move, decay_1, decay_2, epsilon)
     else:
@@ -196,6 +223,7 @@ cdef void adam_row(
     cdef floating one_minus_beta_1 = <floating> (1.0 - st.beta_1)
     cdef floating one_minus_beta_2 = <floating> (1.0 - st.beta_2)
     cdef floating epsilon = <floating> st.epsilon
+    cdef floating move, decay_1, decay_2
     if st.catch_up != NULL and last != NULL:
         for i in range(n):
             if cols != NULL and i + PREFETCH_AHEAD < n:
@@ -213,10 +241,24 @@ cdef void adam_row(
             if stamp != NULL:
                 stamp[j] = <stamp_t> step
     elif st.catch_up != NULL and step - row_last > 1:
-        # The whole row skipped the same steps (it reads a dense input).
-        _adam_skip_row(param, first_moment, second_moment, n,
-                       step - row_last - 1, st.step_base + row_last + 1,
-                       st.catch_up, st.learning_rate, epsilon)
+        # The whole row skipped the same steps (it reads a dense input):
+        # their moves and this step in one pass.
+        _skip_factors(step - row_last - 1, st.step_base + row_last + 1,
+                      st.catch_up, st.learning_rate, &move, &decay_1, &decay_2)
+        if cols == NULL:
+            if floating is float:
+                lsh_adam_skip_dense_row_f32(
+                    param, first_moment, second_moment, grad, n, scale, alpha_,
+                    lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
+                    epsilon, move, decay_1, decay_2)
+            else:
+                lsh_adam_skip_dense_row_f64(
+                    param, first_moment, second_moment, grad, n, scale, alpha_,
+                    lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
+                    epsilon, move, decay_1, decay_2)
+            return
+        _move_skipped(param, first_moment, second_moment, n, move, decay_1,
+                      decay_2, epsilon)
     if cols == NULL:
         if floating is float:
             lsh_adam_dense_row_f32(param, first_moment, second_moment, grad, n,

@@ -30,38 +30,62 @@
 #define LSH_ROW_NO_MEMSET
 #endif
 
-/* One Adam step on every entry of a row, in the order NumPy computes
- * scikit-learn's AdamOptimizer in the row's precision; grad is zeroed. */
+/* The moves of skipped steps on entry j (see _optimizers._adam_skip). */
+#define LSH_ADAM_SKIP_ENTRY(SQRT)                                             \
+    param[j] -= move * m[j] / (SQRT(v[j]) + epsilon);                         \
+    m[j] *= decay_1;                                                          \
+    v[j] *= decay_2;
+
+/* One Adam step on entry j, in the order NumPy computes scikit-learn's
+ * AdamOptimizer in the row's precision; grad[j] is zeroed. */
+#define LSH_ADAM_STEP_ENTRY(T, SQRT)                                          \
+    {                                                                         \
+        T g = scale * (grad[j] + alpha * param[j]);                           \
+        grad[j] = 0;                                                          \
+        m[j] = beta_1 * m[j] + one_minus_beta_1 * g;                          \
+        v[j] = beta_2 * v[j] + one_minus_beta_2 * (g * g);                    \
+        param[j] -= lr * m[j] / (SQRT(v[j]) + epsilon);                       \
+    }
+
+#define LSH_ADAM_STEP_ARGS(T)                                                 \
+    T *restrict param, T *restrict m, T *restrict v, T *restrict grad,        \
+    ptrdiff_t n, T scale, T alpha, T lr, T beta_1, T one_minus_beta_1,        \
+    T beta_2, T one_minus_beta_2, T epsilon
+
+/* A step of every entry of a row. */
 #define LSH_ADAM_DENSE_ROW(NAME, T, SQRT)                                     \
+    LSH_ROW_CLONES LSH_ROW_NO_MEMSET static void NAME(LSH_ADAM_STEP_ARGS(T))  \
+    {                                                                         \
+        for (ptrdiff_t j = 0; j < n; j++) LSH_ADAM_STEP_ENTRY(T, SQRT)        \
+    }
+
+/* The moves of skipped steps, then a step, of every entry of a row: one pass
+ * (the same operations per entry as the two loops, so the same bits). */
+#define LSH_ADAM_SKIP_DENSE_ROW(NAME, T, SQRT)                                \
     LSH_ROW_CLONES LSH_ROW_NO_MEMSET static void NAME(                        \
-        T *restrict param, T *restrict m, T *restrict v, T *restrict grad,    \
-        ptrdiff_t n, T scale, T alpha, T lr, T beta_1, T one_minus_beta_1,    \
-        T beta_2, T one_minus_beta_2, T epsilon)                              \
+        LSH_ADAM_STEP_ARGS(T), T move, T decay_1, T decay_2)                  \
     {                                                                         \
         for (ptrdiff_t j = 0; j < n; j++) {                                   \
-            T g = scale * (grad[j] + alpha * param[j]);                       \
-            grad[j] = 0;                                                      \
-            m[j] = beta_1 * m[j] + one_minus_beta_1 * g;                      \
-            v[j] = beta_2 * v[j] + one_minus_beta_2 * (g * g);                \
-            param[j] -= lr * m[j] / (SQRT(v[j]) + epsilon);                  \
+            LSH_ADAM_SKIP_ENTRY(SQRT)                                         \
+            LSH_ADAM_STEP_ENTRY(T, SQRT)                                      \
         }                                                                     \
     }
 
-/* The moves of skipped steps on every entry of a row (see _adam_skip). */
+/* The moves of skipped steps on every entry of a row. */
 #define LSH_ADAM_SKIP_ROW(NAME, T, SQRT)                                      \
     LSH_ROW_CLONES static void NAME(                                          \
         T *restrict param, T *restrict m, T *restrict v, ptrdiff_t n,         \
         T move, T decay_1, T decay_2, T epsilon)                              \
     {                                                                         \
         for (ptrdiff_t j = 0; j < n; j++) {                                   \
-            param[j] -= move * m[j] / (SQRT(v[j]) + epsilon);                 \
-            m[j] *= decay_1;                                                  \
-            v[j] *= decay_2;                                                  \
+            LSH_ADAM_SKIP_ENTRY(SQRT)                                         \
         }                                                                     \
     }
 
 LSH_ADAM_DENSE_ROW(lsh_adam_dense_row_f32, float, sqrtf)
 LSH_ADAM_DENSE_ROW(lsh_adam_dense_row_f64, double, sqrt)
+LSH_ADAM_SKIP_DENSE_ROW(lsh_adam_skip_dense_row_f32, float, sqrtf)
+LSH_ADAM_SKIP_DENSE_ROW(lsh_adam_skip_dense_row_f64, double, sqrt)
 LSH_ADAM_SKIP_ROW(lsh_adam_skip_row_f32, float, sqrtf)
 LSH_ADAM_SKIP_ROW(lsh_adam_skip_row_f64, double, sqrt)
 

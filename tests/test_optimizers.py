@@ -164,6 +164,24 @@ def test_adam_row_step_has_the_bits_of_numpy_in_the_rows_precision(dtype):
         assert not g2.any()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_step_of_a_skipped_row_is_its_catch_up_then_its_step(dtype):
+    # A row that skipped steps takes their moves and its step in one pass:
+    # the bits of a catch-up to the step before, then the step.
+    W, grad, m, v = _state((5, 37), dtype, seed=4)
+    rows = np.arange(5, dtype=np.int64)
+    row_last = np.array([2, 5, 9, 11, 11], dtype=np.int32)
+    step, hyper = 12, (0, 1 / 64, 1e-4, 1e-3, 0.9, 0.999, 1e-8)
+    one = [a.copy() for a in (W, m, v, grad)]
+    _adam_rows(*one, rows, step, *hyper, row_last=row_last)
+    two = [a.copy() for a in (W, m, v, grad)]
+    _adam_rows(*two, rows, step - 1, *hyper, row_last=row_last, flush=True)
+    _adam_rows(*two, rows, step, *hyper)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(one[0], W)
+
+
 @pytest.mark.parametrize("nesterov", [True, False])
 def test_sgd_rows_equal_dense_sgd_on_those_rows(nesterov):
     rng = np.random.RandomState(1)
