@@ -709,8 +709,8 @@ def _draw_weights(random_state, bound, fan_in, fan_out, dtype, by_input=False):
     (100,000 -> 2,048: 1.6 GB), and the transposed cast reads one block at a
     time instead of striding across the whole draw. ``by_input``: stored by
     input (Fortran order, see ``Network.store_first_layer``)."""
-    weights_t = np.empty((fan_in, fan_out), dtype=dtype) if by_input else None
-    weights = weights_t.T if by_input else np.empty((fan_out, fan_in), dtype=dtype)
+    weights = (np.empty((fan_in, fan_out), dtype=dtype).T if by_input
+               else np.empty((fan_out, fan_in), dtype=dtype))
     rows = max(1, INIT_BLOCK_DRAWS // fan_out)
     for start in range(0, fan_in, rows):
         stop = min(fan_in, start + rows)
