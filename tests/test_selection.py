@@ -38,21 +38,29 @@ def _top(z, k):
     return np.sort(np.lexsort((np.arange(z.shape[0]), -z))[:k])
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 5, 511, 512, 1000, 3001])
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 127, 128, 511, 512, 1000, 1166, 3001])
 @pytest.mark.parametrize("order", ["random", "ascending", "descending", "ties",
-                                   "sample"])
+                                   "sample", "outlier", "tiny", "infinite",
+                                   "equal"])
 def test_select_best_keeps_the_m_best(n, order):
     """The first m entries are the m best (larger score, ties to the smaller
     id) for every m, whether a sampled threshold applies (n >= 512, m <=
-    n / 8) or not, and when the sample holds the best scores (its threshold
-    lets fewer than m through); the arrays stay a permutation of the
-    (score, id) pairs."""
+    n / 8), bins of the scores (n >= 128 otherwise) or neither, when the
+    sample holds the best scores (its threshold lets fewer than m through),
+    when one score leaves the others in one bin, the scores differ by a few
+    units in the last place, some are infinite (no bins) or all are equal;
+    the arrays stay a permutation of the (score, id) pairs."""
     rng = np.random.default_rng(n)
     scores = {"random": rng.standard_normal(n),
               "ascending": np.sort(rng.standard_normal(n)),
               "descending": -np.sort(rng.standard_normal(n)),
               "ties": rng.integers(0, 4, n).astype(np.float64),
-              "sample": rng.standard_normal(n)}[order]
+              "sample": rng.standard_normal(n),
+              "outlier": np.r_[rng.standard_normal(n)[:-1], 1e9][:n],
+              "tiny": 1.0 + rng.integers(0, 8, n) * np.spacing(1.0),
+              "infinite": np.where(rng.random(n) < 0.1, np.inf,
+                                   rng.standard_normal(n)),
+              "equal": np.full(n, 0.5)}[order]
     if order == "sample":
         # The largest scores where an evenly spaced sample of 64 reads: its
         # threshold is too high, and the selection must fall back to all.
@@ -63,7 +71,7 @@ def test_select_best_keeps_the_m_best(n, order):
         scores[sampled], scores[rest] = ranked[:sampled.size], ranked[sampled.size:]
     ids = rng.permutation(n).astype(np.int32)
     for m in sorted({0, 1, 2, n // 32, n // 16, n // 8, n // 8 + 1, n // 4,
-                     n // 2, n - 1, n, n + 1}):
+                     n // 2, 2 * n // 3, n - 1, n, n + 1}):
         got_scores, got_ids = scores.copy(), ids.copy()
         select_best(got_scores, got_ids, m)
         best = ids[np.lexsort((ids, -scores))[:m]]
