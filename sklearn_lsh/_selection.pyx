@@ -187,17 +187,28 @@ cdef bint _select_by_bins(double* scores, int32_t* ids, intp_t n,
     while above + counts[edge] < m:
         above += counts[edge]
         edge -= 1
-    n_front = 0
-    for t in range(n):
-        if _bin(scores[t], low, scale, n_bins) > edge:
-            _swap(scores, ids, t, n_front)
-            n_front += 1
-    for t in range(n_front, n):
-        if _bin(scores[t], low, scale, n_bins) == edge:
-            _swap(scores, ids, t, n_front)
-            n_front += 1
+    n_front = _move_front(scores, ids, 0, n, low, scale, n_bins, edge + 1)
+    n_front = _move_front(scores, ids, n_front, n, low, scale, n_bins, edge)
     _quickselect(scores + above, ids + above, n_front - above, m - above)
     return True
+
+
+cdef intp_t _move_front(double* scores, int32_t* ids, intp_t start, intp_t n,
+                        double low, double scale, intp_t n_bins,
+                        intp_t first_bin) noexcept nogil:
+    """Move the entries of start..n - 1 in bins >= first_bin to start..;
+    return where they end. Without a branch: every entry swaps with the
+    front's end, which moves on only past a moved one (a branch on a bin
+    would be a coin flip)."""
+    cdef intp_t t, front = start
+    cdef double score
+    cdef int32_t id_
+    for t in range(start, n):
+        score, id_ = scores[t], ids[t]
+        scores[t], ids[t] = scores[front], ids[front]
+        scores[front], ids[front] = score, id_
+        front += _bin(score, low, scale, n_bins) >= first_bin
+    return front
 
 
 cdef inline intp_t _bin(double score, double low, double scale,
