@@ -81,6 +81,20 @@ def test_select_best_keeps_the_m_best(n, order):
         assert [pairs[i] for i in got_ids.tolist()] == got_scores.tolist()
 
 
+@pytest.mark.parametrize("n", [200, 1166])
+def test_select_best_with_nan_scores(n):
+    """NaN scores have no bin: the selection falls back to the quickselect,
+    returns, and leaves a permutation of the (score, id) pairs."""
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal(n)
+    scores[::7] = np.nan
+    ids = np.arange(n, dtype=np.int32)
+    got_scores, got_ids = scores.copy(), ids.copy()
+    select_best(got_scores, got_ids, 2 * n // 3)
+    assert sorted(got_ids.tolist()) == ids.tolist()
+    np.testing.assert_array_equal(got_scores, scores[got_ids])
+
+
 @pytest.mark.parametrize("n_out", [1, 2, 33, 256, 257, 16_897, 670_091, 2**31 - 1])
 @pytest.mark.parametrize("share", [0.0, 0.1, 0.5, 1.0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
