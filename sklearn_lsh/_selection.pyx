@@ -31,9 +31,10 @@ cdef int32_t INT32_MAX = 2147483647
 # Entries of the sample that sets a selection's first threshold.
 cdef enum:
     SAMPLE = 64
-    # A selection among this many entries or more splits them into bins of
-    # their scores first (_select_by_bins); up to SCORE_BINS bins.
-    BINNED_SELECTION_MIN = 128
+    # A selection among this many entries or more (all of them, or those a
+    # sampled threshold let through) splits them into bins of their scores
+    # first (_select_by_bins); up to SCORE_BINS bins.
+    BINNED_SELECTION_MIN = 64
     SCORE_BINS = 512
 
 
@@ -146,7 +147,7 @@ cdef void _select_best(double* scores, int32_t* ids, intp_t n,
         n_front = _front_above_sample(scores, ids, n, m)
         if n_front >= m:
             n = n_front
-    elif n >= BINNED_SELECTION_MIN and _select_by_bins(scores, ids, n, m):
+    if m < n and n >= BINNED_SELECTION_MIN and _select_by_bins(scores, ids, n, m):
         return
     _quickselect(scores, ids, n, m)
 

@@ -38,18 +38,18 @@ def _top(z, k):
     return np.sort(np.lexsort((np.arange(z.shape[0]), -z))[:k])
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 5, 127, 128, 511, 512, 1000, 1166, 3001])
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 63, 64, 75, 128, 511, 512, 1000, 1166, 3001])
 @pytest.mark.parametrize("order", ["random", "ascending", "descending", "ties",
                                    "sample", "outlier", "tiny", "infinite",
                                    "equal"])
 def test_select_best_keeps_the_m_best(n, order):
     """The first m entries are the m best (larger score, ties to the smaller
     id) for every m, whether a sampled threshold applies (n >= 512, m <=
-    n / 8), bins of the scores (n >= 128 otherwise) or neither, when the
-    sample holds the best scores (its threshold lets fewer than m through),
-    when one score leaves the others in one bin, the scores differ by a few
-    units in the last place, some are infinite (no bins) or all are equal;
-    the arrays stay a permutation of the (score, id) pairs."""
+    n / 8), bins of the scores (n >= 64, or the threshold's front) or
+    neither, when the sample holds the best scores (its threshold lets fewer
+    than m through), when one score leaves the others in one bin, the scores
+    differ by a few units in the last place, some are infinite (no bins) or
+    all are equal; the arrays stay a permutation of the (score, id) pairs."""
     rng = np.random.default_rng(n)
     scores = {"random": rng.standard_normal(n),
               "ascending": np.sort(rng.standard_normal(n)),
