@@ -534,6 +534,32 @@ def test_thread_count_does_not_change_a_step():
         assert np.array_equal(a, b)
 
 
+def test_thread_shares_of_the_steps_do_not_change_the_bits():
+    # Phase 2 deals neurons (and a by-input layer's inputs) to threads in
+    # blocks of 16 ids: widths of several blocks, thread counts that split
+    # them unevenly, and every weight and moment compared.
+    dtype = np.float32
+    sizes = [90, 70, 100, 53]
+    results = []
+    for n_threads in (1, 2, 3, 5):
+        specs = make_network(sizes, "relu", "softmax", dtype, (False, True, True))
+        store_by_input(specs[0])
+        for spec in specs[1:]:
+            spec.update(budget=30, min_active=10)
+        X, _, label_indptr, label_ids = make_data(40, sizes[0], sizes[-1],
+                                                  "softmax", dtype, True)
+        trainer = BatchTrainer(specs, 40, n_threads, sparse_input=True)
+        for seed in range(3):
+            trainer.run(X, np.arange(40, dtype=np.intp), label_indptr=label_indptr,
+                        label_ids=label_ids, solver="adam", scale=1 / 40,
+                        seed=seed, learning_rate=0.01)
+        results.append([s[name].copy() for s in specs
+                        for name in ("weights", "moment1_w", "moment2_w", "bias")])
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_inference_padding_depends_on_the_row_alone():
     dtype = np.float64
     sizes = [10, 50, 5]
