@@ -938,8 +938,8 @@ cdef bint train_batch(network_t* net, const batch_t* b, const step_t* st,
             _regroup(layer, b)
             # Each thread steps the same share of the neurons at every batch:
             # a neuron's moments stay in one core's cache instead of moving to
-            # whichever thread a dynamic schedule hands it (2 threads: about
-            # 1.6x the CPU of one thread for the same steps).
+            # whichever thread a dynamic schedule hands it (which made
+            # WordNet's steps cost 1.56x the CPU on two threads as on one).
             for t in prange(net.n_threads, schedule="static",
                             num_threads=net.n_threads):
                 _update_share(net, l, t, b, st,

@@ -514,45 +514,38 @@ def test_a_row_of_weight_zero_does_not_reach_gemm_gradients():
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-def test_thread_count_does_not_change_a_step():
+@pytest.mark.parametrize(
+    "sizes, hashed, budget, min_active, n_rows",
+    [
+        # Every layer hashed, each fed a sparse input.
+        ([30, 64, 48, 20], (True, True, True), 10, 5, 16),
+        # A dense first layer stored by input, then hashed layers over a
+        # dense input and a sparse one, each several blocks of 16 ids wide.
+        ([90, 70, 100, 53], (False, True, True), 30, 10, 40),
+    ],
+)
+def test_thread_count_does_not_change_a_step(sizes, hashed, budget, min_active,
+                                             n_rows):
+    # Phase 2 deals neurons (and a by-input layer's inputs) to the threads in
+    # blocks of 16 ids: thread counts that split them unevenly, and every
+    # weight and moment compared.
     dtype = np.float32
-    sizes = [30, 64, 48, 20]
-    results = []
-    for n_threads in (1, 2):
-        specs = make_network(sizes, "relu", "softmax", dtype, (True, True, True))
-        for spec in specs:
-            spec.update(budget=10, min_active=5)
-        X, _, label_indptr, label_ids = make_data(16, sizes[0], sizes[-1],
-                                                  "softmax", dtype, True)
-        trainer = BatchTrainer(specs, 16, n_threads, sparse_input=True)
-        for seed in range(3):
-            trainer.run(X, np.arange(16, dtype=np.intp), label_indptr=label_indptr,
-                        label_ids=label_ids, solver="adam", scale=1 / 16,
-                        seed=seed, learning_rate=0.01)
-        results.append([s["weights"].copy() for s in specs])
-    for a, b in zip(*results):
-        assert np.array_equal(a, b)
-
-
-def test_thread_shares_of_the_steps_do_not_change_the_bits():
-    # Phase 2 deals neurons (and a by-input layer's inputs) to threads in
-    # blocks of 16 ids: widths of several blocks, thread counts that split
-    # them unevenly, and every weight and moment compared.
-    dtype = np.float32
-    sizes = [90, 70, 100, 53]
     results = []
     for n_threads in (1, 2, 3, 5):
-        specs = make_network(sizes, "relu", "softmax", dtype, (False, True, True))
-        store_by_input(specs[0])
-        for spec in specs[1:]:
-            spec.update(budget=30, min_active=10)
-        X, _, label_indptr, label_ids = make_data(40, sizes[0], sizes[-1],
+        specs = make_network(sizes, "relu", "softmax", dtype, hashed)
+        if not hashed[0]:
+            store_by_input(specs[0])
+        for spec, is_hashed in zip(specs, hashed, strict=True):
+            if is_hashed:
+                spec.update(budget=budget, min_active=min_active)
+        X, _, label_indptr, label_ids = make_data(n_rows, sizes[0], sizes[-1],
                                                   "softmax", dtype, True)
-        trainer = BatchTrainer(specs, 40, n_threads, sparse_input=True)
+        trainer = BatchTrainer(specs, n_rows, n_threads, sparse_input=True)
         for seed in range(3):
-            trainer.run(X, np.arange(40, dtype=np.intp), label_indptr=label_indptr,
-                        label_ids=label_ids, solver="adam", scale=1 / 40,
-                        seed=seed, learning_rate=0.01)
+            trainer.run(X, np.arange(n_rows, dtype=np.intp),
+                        label_indptr=label_indptr, label_ids=label_ids,
+                        solver="adam", scale=1 / n_rows, seed=seed,
+                        learning_rate=0.01)
         results.append([s[name].copy() for s in specs
                         for name in ("weights", "moment1_w", "moment2_w", "bias")])
     for other in results[1:]:
