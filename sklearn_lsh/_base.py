@@ -29,6 +29,7 @@ from ._layers import (
     hash_config,
     hashed_layers,
     input_subspace,
+    min_rebuild_interval,
     network_bytes,
     new_network,
 )
@@ -309,6 +310,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     captured=subspace[2] if i == 0 and subspace else None,
                     batch_size=batch_size, rebuild_interval=self.rebuild_interval,
                     float32=np.dtype(dtype) == np.float32)
+                if config["selection"] == "lsh":
+                    config["min_rebuild_interval"] = min_rebuild_interval(
+                        config, layer_units[i], layer_units[i + 1],
+                        input_nnz=input_nnz, batch_size=batch_size,
+                        float32=np.dtype(dtype) == np.float32)
                 # SimHash queries from a dense hidden layer's ReLU outputs
                 # share a direction: the tables center them (see _built).
                 config["center_queries"] = (

@@ -161,8 +161,11 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         When the tables are rebuilt from the current weights: first after
         ``rebuild_interval`` batches, then at intervals growing by
         ``exp(rebuild_decay)`` each time, or every ``rebuild_interval`` batches.
-    rebuild_interval : int, default=50
-        Batches before the first rebuild.
+    rebuild_interval : int or 'auto', default='auto'
+        Batches before the first rebuild. 'auto': 50, or for a layer whose
+        table build costs more than twice the scoring of its candidates over
+        50 batches (hundreds of thousands of neurons), as many batches as
+        bring it to that; every later interval keeps that floor.
     rebuild_decay : float, default=0.1
         Growth rate of the exponential schedule.
     rehash_interval : int or None, default=10
@@ -325,7 +328,7 @@ class LSHMLPClassifier(ClassifierMixin, _BaseLSHMLP):
         lsh_layers="auto",
         selection="auto",
         rebuild_schedule="exponential",
-        rebuild_interval=50,
+        rebuild_interval="auto",
         rebuild_decay=0.1,
         rehash_interval=10,
         inference="auto",

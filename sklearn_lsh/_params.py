@@ -109,7 +109,7 @@ PARAMETER_CONSTRAINTS = {
     "lsh_layers": [_StrOptions({"auto", "all", "none"}), "array-like"],
     "selection": [_StrOptions({"auto", "lsh", "exact"})],
     "rebuild_schedule": [_StrOptions({"exponential", "fixed"})],
-    "rebuild_interval": [_at_least(1)],
+    "rebuild_interval": [_StrOptions({"auto"}), _at_least(1)],
     "rebuild_decay": [_at_least(0, Real)],
     "rehash_interval": [_at_least(1), None],
     "inference": [_StrOptions({"auto", "dense", "lsh"})],

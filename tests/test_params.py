@@ -126,7 +126,7 @@ GOOD = {
     "lsh_layers": ["auto", "all", "none", [0], (0, 1), np.array([1]), [], [7]],
     "selection": ["auto", "lsh", "exact"],
     "rebuild_schedule": ["exponential", "fixed"],
-    "rebuild_interval": [1, 500],
+    "rebuild_interval": ["auto", 1, 500],
     "rebuild_decay": [0, 0.5],
     "rehash_interval": [None, 1, 10],
     "inference": ["auto", "dense", "lsh"],

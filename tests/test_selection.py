@@ -18,10 +18,14 @@ from test_network import (
 
 from sklearn_lsh import LSHMLPClassifier, LSHMLPRegressor
 from sklearn_lsh._layers import (
+    AUTO_REBUILD_INTERVAL,
+    SIMHASH_BUILD_RATIO,
     SUBSPACE_MIN_ROWS,
     LayerHashing,
+    build_cost,
     hash_config,
     input_subspace,
+    min_rebuild_interval,
     selection_costs,
 )
 from sklearn_lsh.inspection import active_set_recall
@@ -248,6 +252,54 @@ def test_auto_family_is_simhash_unless_its_builds_outweigh_the_scoring():
     # T1's first layer: scores in the input's principal directions.
     first = _config(784, 1_000, captured=np.full(64, 0.7), **auto)
     assert (first["family"], first["selection"]) == ("dwta", "subspace")
+
+
+def test_auto_rebuild_interval_spaces_the_builds_of_a_very_wide_layer():
+    # A count of 1,000 (1,500 candidates) in batches of 256 over 128 inputs:
+    # at 10^4 neurons a build costs less than twice the scoring of a batch,
+    # at 670,091 twice the scoring of about a hundred.
+    fixed = dict(hash_family="simhash", active_fraction=1000, batch_size=256,
+                 selection="lsh")
+    floors = {}
+    for width in (10_000, 670_091):
+        config = _config(128, width, **fixed)
+        floor = min_rebuild_interval(config, 128, width, input_nnz=None,
+                                     batch_size=256)
+        scoring = SIMHASH_BUILD_RATIO * 256 * config["n_candidates"] * 128
+        build = build_cost(config, 128, width)
+        assert (floor - 1) * scoring < build <= floor * scoring or floor == 1
+        floors[width] = floor
+        hashing = LayerHashing({**config, "min_rebuild_interval": floor},
+                               "topk", 1)
+        hashing.schedule(0, "exponential", "auto", 0.1)
+        assert hashing.next_rebuild == max(floor, AUTO_REBUILD_INTERVAL)
+        hashing.n_rebuilds = 3
+        hashing.schedule(200, "exponential", "auto", 0.1)
+        assert hashing.next_rebuild == 200 + max(
+            floor, round(AUTO_REBUILD_INTERVAL * np.exp(0.3)))
+        # A number of batches is kept as given.
+        hashing.schedule(200, "fixed", 7, 0.1)
+        assert hashing.next_rebuild == 207
+    assert floors[10_000] < AUTO_REBUILD_INTERVAL < floors[670_091]
+    # A config saved without a floor schedules as before.
+    hashing = LayerHashing(_config(128, 10_000, **fixed), "topk", 1)
+    hashing.schedule(0, "fixed", "auto", 0.1)
+    assert hashing.next_rebuild == AUTO_REBUILD_INTERVAL
+
+
+def test_fitted_layers_carry_their_rebuild_floor():
+    X, y = load_digits(return_X_y=True)
+    est = LSHMLPClassifier(hidden_layer_sizes=(3000,), lsh_layers=[0],
+                           selection="lsh", hash_family="simhash", max_iter=1,
+                           batch_size=50, random_state=0).fit(X, y)
+    (hashing,) = est._network.hashed
+    # float64 rows: SimHash hashes them row by row over sparse projections.
+    floor = min_rebuild_interval(hashing.config, 64, 3000, input_nnz=None,
+                                 batch_size=50, float32=False)
+    assert hashing.config["min_rebuild_interval"] == floor
+    assert hashing.next_rebuild == max(floor, AUTO_REBUILD_INTERVAL)
+    est = clone(est).set_params(rebuild_interval=5).fit(X[:100], y[:100])
+    assert est._network.hashed[0].next_rebuild == 5
 
 
 @pytest.mark.parametrize("family, expected", [("auto", "simhash"), ("dwta", "dwta")])
