@@ -84,29 +84,33 @@ def _recall(estimator, X, worker=None, batch_size=None):
         batch_size = n
     worker.set_data(X)
     hits = [0 if layer.hashing is not None else None for layer in layers]
-    for start in range(0, n, batch_size):
-        rows = np.arange(start, min(n, start + batch_size), dtype=np.intp)
-        with one_blas_thread():
+    # One BLAS thread for the probe's products too: a threaded product wakes
+    # BLAS's own threads, which then spin for a while on the cores the next
+    # batches use (a tenth of a second of CPU after each probe of T1's
+    # network, in a profile of partial_fit called epoch by epoch).
+    with one_blas_thread():
+        for start in range(0, n, batch_size):
+            rows = np.arange(start, min(n, start + batch_size), dtype=np.intp)
             worker.run(rows, training=False)
-        for r in range(rows.shape[0]):
-            # Row by row: memory of one layer's width, whatever the layer.
-            h = X[start + r]
-            for i, layer in enumerate(layers):
-                W, act = layer.weights, worker.activations[i][r]
-                ids = worker.active_ids[i]
-                if ids is None:
-                    h = act
-                    continue
-                chosen = ids[r, :worker.n_active[i][r]]
-                # What the layer's kernel computes, for every neuron.
-                if sp.issparse(h):
-                    z = W[:, h.indices] @ h.data.astype(W.dtype) + layer.bias
-                else:
-                    z = W @ h.astype(W.dtype) + layer.bias
-                budget = layer.hashing.budget
-                ideal = np.argpartition(-z, budget - 1)[:budget]
-                hits[i] += np.isin(ideal, chosen, assume_unique=True).sum()
-                h = np.zeros(W.shape[0], dtype=W.dtype)
-                h[chosen] = act[:chosen.shape[0]]
+            for r in range(rows.shape[0]):
+                # Row by row: memory of one layer's width, whatever the layer.
+                h = X[start + r]
+                for i, layer in enumerate(layers):
+                    W, act = layer.weights, worker.activations[i][r]
+                    ids = worker.active_ids[i]
+                    if ids is None:
+                        h = act
+                        continue
+                    chosen = ids[r, :worker.n_active[i][r]]
+                    # What the layer's kernel computes, for every neuron.
+                    if sp.issparse(h):
+                        z = W[:, h.indices] @ h.data.astype(W.dtype) + layer.bias
+                    else:
+                        z = W @ h.astype(W.dtype) + layer.bias
+                    budget = layer.hashing.budget
+                    ideal = np.argpartition(-z, budget - 1)[:budget]
+                    hits[i] += np.isin(ideal, chosen, assume_unique=True).sum()
+                    h = np.zeros(W.shape[0], dtype=W.dtype)
+                    h[chosen] = act[:chosen.shape[0]]
     return [None if k is None else float(k / (n * layer.hashing.budget))
             for k, layer in zip(hits, layers)]

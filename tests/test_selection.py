@@ -367,6 +367,29 @@ def test_estimator_reports_selection_and_recall(digits):
     assert dense.active_set_recall_ == [None, None]
 
 
+def test_recall_probe_runs_on_one_blas_thread(digits, monkeypatch):
+    # A threaded product in the probe would leave BLAS's own threads spinning
+    # on the cores the next batches of training use.
+    from threadpoolctl import threadpool_info
+
+    import sklearn_lsh.inspection as inspection
+
+    X, y = digits
+    clf = LSHMLPClassifier(hidden_layer_sizes=(512,), max_iter=1,
+                           random_state=0).fit(X, y)
+    seen = []
+    argpartition = np.argpartition
+
+    def spy(*args, **kwargs):
+        seen.extend(i["num_threads"] for i in threadpool_info()
+                    if i["user_api"] == "blas")
+        return argpartition(*args, **kwargs)
+
+    monkeypatch.setattr(inspection.np, "argpartition", spy)
+    active_set_recall(clf, X, max_samples=2)
+    assert seen and set(seen) == {1}
+
+
 def _check_mmap_round_trip(clf, X, y, tmp_path):
     """Saved, loaded read-only: predicts and trains on as the original."""
     import joblib
