@@ -289,7 +289,7 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
         # A hashed first layer over a dense X may score in X's principal
         # directions (estimated from X here, once).
         subspace = None
-        batch_size = 200 if self.batch_size == "auto" else self.batch_size
+        batch_size = full_batch = 200 if self.batch_size == "auto" else self.batch_size
         if X is not None:
             batch_size = min(batch_size, X.shape[0])
         if (self.lsh_layers_[0] and self.selection == "auto" and X is not None
@@ -311,9 +311,11 @@ class _BaseLSHMLP(BaseEstimator, metaclass=ABCMeta):
                     batch_size=batch_size, rebuild_interval=self.rebuild_interval,
                     float32=np.dtype(dtype) == np.float32)
                 if config["selection"] == "lsh":
+                    # Full batches: a first partial_fit of a few rows does
+                    # not make the builds of the whole stream rarer.
                     config["min_rebuild_interval"] = min_rebuild_interval(
                         config, layer_units[i], layer_units[i + 1],
-                        input_nnz=input_nnz, batch_size=batch_size,
+                        input_nnz=input_nnz, batch_size=full_batch,
                         float32=np.dtype(dtype) == np.float32)
                 # SimHash queries from a dense hidden layer's ReLU outputs
                 # share a direction: the tables center them (see _built).

@@ -298,6 +298,9 @@ def test_fitted_layers_carry_their_rebuild_floor():
                                  batch_size=50, float32=False)
     assert hashing.config["min_rebuild_interval"] == floor
     assert hashing.next_rebuild == max(floor, AUTO_REBUILD_INTERVAL)
+    # A first partial_fit of fewer rows than a batch prices full batches.
+    first = clone(est).partial_fit(X[:10], y[:10], classes=np.arange(10))
+    assert first._network.hashed[0].config["min_rebuild_interval"] == floor
     est = clone(est).set_params(rebuild_interval=5).fit(X[:100], y[:100])
     assert est._network.hashed[0].next_rebuild == 5
 
